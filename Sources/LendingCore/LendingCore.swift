@@ -1,0 +1,1 @@
+// LendingCore module.
