@@ -1,0 +1,74 @@
+/// An approved loan, as the platform's credit system hands it to the gateway.
+/// `borrowerRef` is an opaque token, never a name or an ID number.
+public struct Loan: Hashable, Sendable {
+    public var loanId: String
+    public var borrowerRef: String
+    public var amountMinor: Int64
+    public var currency: Currency
+    public var termMonths: Int
+    public var annualRateBps: Int
+    public var product: String
+    public var riskGrade: String
+    public var region: String
+    public var channel: String
+    /// Unix seconds.
+    public var approvedAt: Int64
+
+    public init(
+        loanId: String, borrowerRef: String, amountMinor: Int64, currency: Currency, termMonths: Int,
+        annualRateBps: Int, product: String, riskGrade: String, region: String, channel: String,
+        approvedAt: Int64
+    ) {
+        self.loanId = loanId
+        self.borrowerRef = borrowerRef
+        self.amountMinor = amountMinor
+        self.currency = currency
+        self.termMonths = termMonths
+        self.annualRateBps = annualRateBps
+        self.product = product
+        self.riskGrade = riskGrade
+        self.region = region
+        self.channel = channel
+        self.approvedAt = approvedAt
+    }
+
+    public var amount: Money { Money(amountMinor: amountMinor, currency: currency) }
+
+    /// Named bounds on a loan's fields. Anything outside is refused at the edge with the field named.
+    public enum Limits {
+        public static let idBytesMax = 64
+        public static let textBytesMax = 64
+        public static let amountMinorMax: Int64 = 1_000_000_000_000  // 10 billion in a 2-decimal currency
+        public static let termMonthsMax = 480
+        public static let annualRateBpsMax = 100_000
+        public static let riskGrades: Set<String> = ["A", "B", "C", "D", "E"]
+    }
+
+    /// Checks every field; returns the first problem as (field, message), or nil when the loan is sound.
+    public func validationProblem() -> (field: String, message: String)? {
+        func checkId(_ value: String, _ field: String) -> (String, String)? {
+            if value.isEmpty { return (field, "must not be empty") }
+            if value.utf8.count > Limits.idBytesMax { return (field, "longer than \(Limits.idBytesMax) bytes") }
+            for b in value.utf8 {
+                let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                    || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
+                if !ok { return (field, "may contain only A-Z a-z 0-9 - _ . :") }
+            }
+            return nil
+        }
+        if let p = checkId(loanId, "loanId") { return p }
+        if let p = checkId(borrowerRef, "borrowerRef") { return p }
+        if amountMinor <= 0 { return ("amountMinor", "must be positive") }
+        if amountMinor > Limits.amountMinorMax { return ("amountMinor", "exceeds \(Limits.amountMinorMax)") }
+        if termMonths < 1 || termMonths > Limits.termMonthsMax { return ("termMonths", "must be 1...\(Limits.termMonthsMax)") }
+        if annualRateBps < 0 || annualRateBps > Limits.annualRateBpsMax {
+            return ("annualRateBps", "must be 0...\(Limits.annualRateBpsMax)")
+        }
+        if !Limits.riskGrades.contains(riskGrade) { return ("riskGrade", "must be one of A, B, C, D, E") }
+        for (value, field) in [(product, "product"), (region, "region"), (channel, "channel")] {
+            if let p = checkId(value, field) { return p }
+        }
+        if approvedAt < 0 { return ("approvedAt", "must be unix seconds ≥ 0") }
+        return nil
+    }
+}
