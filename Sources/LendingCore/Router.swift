@@ -218,6 +218,8 @@ public struct Router: Sendable {
     }
 
     /// The jurisdiction's floors for a joint loan (two or more distinct funders), or nil when they hold.
+    /// A floor of `bps` on an amount is `floor(amount × bps / 10000)` whole minor units: a fraction
+    /// of a fen cannot be funded, so a 30/70 split of 1,000,001 fen (300,000 / 700,001) holds 30%.
     func floorViolation(_ tranches: [PlannedTranche], loanAmountMinor: Int64) -> String? {
         var byFunder: [(String, Int64)] = []
         var poolTotal: Int64 = 0
@@ -226,12 +228,13 @@ public struct Router: Sendable {
             if let i = byFunder.firstIndex(where: { $0.0 == t.funderId }) { byFunder[i].1 += t.amountMinor } else { byFunder.append((t.funderId, t.amountMinor)) }
         }
         guard byFunder.count >= 2 else { return nil }
-        let amount = Int128(loanAmountMinor)
-        if jurisdiction.platformMinShareBps > 0, Int128(poolTotal) * 10_000 < Int128(jurisdiction.platformMinShareBps) * amount {
+        func floorMinor(_ bps: Int) -> Int64 { Int64(Int128(loanAmountMinor) * Int128(bps) / 10_000) }
+        if jurisdiction.platformMinShareBps > 0, poolTotal < floorMinor(jurisdiction.platformMinShareBps) {
             return "\(jurisdiction.code) requires the platform to fund at least \(jurisdiction.platformMinShareBps) bps of a joint loan"
         }
         if jurisdiction.lenderMinShareBps > 0 {
-            for (id, total) in byFunder where Int128(total) * 10_000 < Int128(jurisdiction.lenderMinShareBps) * amount {
+            let minimum = floorMinor(jurisdiction.lenderMinShareBps)
+            for (id, total) in byFunder where total < minimum {
                 return "\(jurisdiction.code) requires every lender to keep at least \(jurisdiction.lenderMinShareBps) bps; '\(id)' would not"
             }
         }
