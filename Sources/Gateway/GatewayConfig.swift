@@ -150,8 +150,8 @@ public struct GatewayConfig: Sendable {
         var risk = RiskTerms(lossShareBps: 10_000, guaranteeCapBps: min(500, jurisdiction.guaranteeCapBpsMax))
         if let r = o.object("risk", required: false) {
             r.rejectUnknown(["lossShareBps", "guaranteeCapBps"])
-            risk = RiskTerms(lossShareBps: r.int("lossShareBps", in: 0...10_000) ?? 10_000,
-                             guaranteeCapBps: r.int("guaranteeCapBps", in: 0...10_000) ?? 500)
+            risk = RiskTerms(lossShareBps: r.int("lossShareBps", required: false, in: 0...10_000) ?? 10_000,
+                             guaranteeCapBps: r.int("guaranteeCapBps", required: false, in: 0...10_000) ?? min(500, jurisdiction.guaranteeCapBpsMax))
             if risk.guaranteeCapBps > jurisdiction.guaranteeCapBpsMax {
                 log.add(r.child("guaranteeCapBps"), "exceeds the \(jurisdiction.code) maximum of \(jurisdiction.guaranteeCapBpsMax) bps")
             }
