@@ -29,6 +29,7 @@ public struct PartnerVerifier: Sendable {
         let entry = try keyRing.key(id: fields.keyID, at: now)
         let (distance, overflow) = now.subtractingReportingOverflow(fields.timestamp)
         guard !overflow, distance.magnitude <= UInt64(scheme.timestampToleranceSeconds) else { throw .timestampOutOfWindow }
+        guard entry.key.isWellFormedSignature(fields.signature, sm2: scheme.sm2) else { throw .signatureMalformed }
         let valid = fields.message.withUnsafeBytes { bytes in
             entry.key.isValidSignature(fields.signature, bufferPointer: bytes, sm2: scheme.sm2)
         }

@@ -87,6 +87,18 @@ public enum VerifyingKey: Sendable {
         }
     }
 
+    /// Whether `signature` has the shape the algorithm produces (length, or canonical DER), so a
+    /// garbled signature is reported as malformed rather than merely invalid.
+    func isWellFormedSignature(_ signature: [UInt8], sm2: SM2Options) -> Bool {
+        switch self {
+        case .hmacSHA256: signature.count == HMACSHA256.byteCount
+        case .rsaSHA256(let key): signature.count == key.key.maxSignatureBytes
+        case .sm2SM3:
+            sm2.encoding == .raw ? signature.count == 2 * SM2.scalarByteCount : (try? SM2.rawSignature(fromDER: signature)) != nil
+        case .ed25519: signature.count == Ed25519.signatureByteCount
+        }
+    }
+
     func isValidSignature(_ signature: [UInt8], bufferPointer message: UnsafeRawBufferPointer, sm2: SM2Options) -> Bool {
         switch self {
         case .hmacSHA256(let key):
