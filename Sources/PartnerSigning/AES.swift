@@ -30,7 +30,7 @@ public enum AES {
             guard key.count == keyByteCount else { throw .invalidInput(field: "key") }
             guard plaintext.count <= plaintextBytesMax else { throw .invalidInput(field: "plaintext") }
             let iv: [UInt8]
-            if let nonce { iv = nonce } else { iv = try randomBytes(nonceByteCount) }
+            if let nonce { iv = nonce } else { iv = try SecureRandom.bytes(nonceByteCount) }
             guard iv.count == nonceByteCount else { throw .invalidInput(field: "nonce") }
             guard let ctx = EVP_CIPHER_CTX_new() else { throw .cryptoFailure(operation: "AES-GCM setup") }
             defer { EVP_CIPHER_CTX_free(ctx) }
@@ -67,11 +67,5 @@ public enum AES {
             }
             return plaintext
         }
-    }
-
-    static func randomBytes(_ count: Int) throws(SigningError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        guard RAND_bytes(&bytes, Int32(count)) == 1 else { throw .cryptoFailure(operation: "random") }
-        return bytes
     }
 }

@@ -22,7 +22,7 @@ public struct PartnerSigner: Sendable {
     public static func makeNonce() -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
         // RAND_bytes failing means the process has no entropy; nothing safe can continue.
-        guard let random = try? AES.randomBytes(32) else { preconditionFailure("OpenSSL RAND_bytes failed") }
+        guard let random = try? SecureRandom.bytes(32) else { preconditionFailure("OpenSSL RAND_bytes failed") }
         return String(decoding: random.map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
     }
 
