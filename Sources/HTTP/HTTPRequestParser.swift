@@ -143,6 +143,11 @@ public struct HTTPRequestParser {
                     requestLineEnd = scan - 1
                 } else if lineLength == 0 {
                     scan += 1
+                    if let end = requestLineEnd,
+                        scan - (end + 2) > limits.headerBytesMax
+                    {
+                        throw .headerBytesTooLarge
+                    }
                     return scan
                 } else {
                     headerLineCount += 1
