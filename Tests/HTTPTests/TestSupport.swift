@@ -60,7 +60,7 @@ func shutdownAsync(_ server: HTTPServer, graceMilliseconds: Int? = nil) async {
 func nowMilliseconds() -> UInt64 { MonotonicClock.nanoseconds() / 1_000_000 }
 
 /// A blocking loopback client that writes raw bytes, for exercising the server byte for byte.
-final class RawClient {
+final class RawClient: @unchecked Sendable {
     let fd: Int32
     private var buffer: [UInt8] = []
     private(set) var peerClosed = false
@@ -139,4 +139,14 @@ final class RawClient {
 
 extension HTTPResponseParser.Parsed {
     var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Runs blocking socket code on a dispatch thread: blocking the few cooperative threads would
+/// starve the async handlers the test waits for.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
 }
