@@ -155,8 +155,10 @@ final class HTTPConnection {
                 return
             }
         }
+        let handlerCloses = response.asksToClose
+        if handlerCloses { closeAfterResponses = true }
         var bytes: [UInt8] = []
-        response.serialize(into: &bytes, requestID: requestID, close: close, omitBody: omitBody)
+        response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
         if let observer = core.observer {
             observer(RequestMetrics(
                 method: request.method, routePattern: pattern, status: response.status.code,
@@ -183,21 +185,23 @@ final class HTTPConnection {
                     return RouterResponder.render(error, context: context)
                 }
             }
+            let handlerCloses = response.asksToClose
             var serialized: [UInt8] = []
-            response.serialize(into: &serialized, requestID: context.requestID, close: close, omitBody: omitBody)
+            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody)
             let bytes = serialized
             observer?(RequestMetrics(
                 method: request.method, routePattern: context.routePattern, status: response.status.code,
                 durationNanoseconds: MonotonicClock.nanoseconds() &- start))
             loop.execute {
-                loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes)
+                loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes, close: handlerCloses)
             }
         }
     }
 
     /// An async handler's response arrived on the loop.
-    func complete(sequence: UInt64, bytes: [UInt8]) {
+    func complete(sequence: UInt64, bytes: [UInt8], close: Bool) {
         guard !isClosed, sequence >= headSequence else { return }
+        if close { closeAfterResponses = true }
         let index = slotsHead + Int(sequence - headSequence)
         guard index < slots.count else { return }
         slots[index].bytes = bytes

@@ -28,6 +28,11 @@ public struct Response: Sendable {
         Response(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], body: Array(text.utf8))
     }
 
+    /// Whether the handler asked to close the connection after this response (`Connection: close`).
+    var asksToClose: Bool {
+        headers.values(for: "Connection").contains { HTTPHeaders.listContains($0, token: "close") }
+    }
+
     /// Appends the wire form to `out`. `HEAD` responses keep `Content-Length` but no body.
     func serialize(
         into out: inout [UInt8], requestID: String?, close: Bool, omitBody: Bool = false
