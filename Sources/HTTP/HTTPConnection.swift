@@ -7,6 +7,8 @@ final class HTTPConnection {
     /// later by async handlers.
     private struct Slot {
         var bytes: [UInt8]?
+        /// When the request was dispatched (async slots only): bounds a handler that never answers.
+        var startNanoseconds: UInt64 = 0
     }
 
     let id: UInt64
@@ -31,6 +33,8 @@ final class HTTPConnection {
     private var lastActivityNanoseconds: UInt64
     private var lastWriteProgressNanoseconds: UInt64
     private var lingerDeadlineNanoseconds: UInt64 = 0
+    /// The transport's read needs the socket writable first (TLS renegotiation).
+    private var readWaitsForWritable = false
 
     init(loop: EventLoop, id: UInt64, transport: any HTTPTransport, remoteAddress: String?) {
         self.loop = loop
@@ -60,7 +64,13 @@ final class HTTPConnection {
 
     func handle(events: UInt32) {
         if events & CPosix_EPOLLIN != 0 { readAvailable() }
-        if !isClosed && events & CPosix_EPOLLOUT != 0 { flush() }
+        if !isClosed && events & CPosix_EPOLLOUT != 0 {
+            if readWaitsForWritable {
+                readWaitsForWritable = false
+                readAvailable()
+            }
+            if !isClosed { flush() }
+        }
         // Both directions are gone (or the socket failed): nothing can be answered any more.
         if !isClosed && events & (CPosix_EPOLLHUP | CPosix_EPOLLERR) != 0 { close() }
         if !isClosed { updateInterest() }
@@ -75,8 +85,8 @@ final class HTTPConnection {
             parser.append(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<count]))
             processInput()
             flush()
-        case .wouldBlock:
-            return
+        case let .wouldBlock(interest):
+            readWaitsForWritable = interest == .write
         case .closed:
             if lingering || (pendingResponseCount == 0 && unsentByteCount == 0) {
                 close()
@@ -172,7 +182,7 @@ final class HTTPConnection {
         close: Bool, omitBody: Bool, start: UInt64
     ) {
         let sequence = headSequence + UInt64(pendingResponseCount)
-        slots.append(Slot(bytes: nil))
+        slots.append(Slot(bytes: nil, startNanoseconds: start))
         let loop = self.loop
         let fd = self.fd
         let connectionID = id
@@ -269,7 +279,7 @@ final class HTTPConnection {
 
     private func updateInterest() {
         var wanted: UInt32 = wantsInput ? CPosix_EPOLLIN : 0
-        if unsentByteCount > 0 { wanted |= CPosix_EPOLLOUT }
+        if unsentByteCount > 0 || readWaitsForWritable { wanted |= CPosix_EPOLLOUT }
         if wanted != interest {
             interest = wanted
             loop.setInterest(fd, wanted)
@@ -299,7 +309,12 @@ final class HTTPConnection {
         } else if unsentByteCount > 0 {
             if expired(lastWriteProgressNanoseconds, configuration.writeTimeoutMilliseconds) { close() }
         } else if pendingResponseCount > 0 {
-            return  // a handler is running; its own deadlines bound it
+            // A handler that does not answer in time cannot hold the connection; its late
+            // response is dropped (the connection id no longer matches).
+            if slots[slotsHead].bytes == nil && expired(slots[slotsHead].startNanoseconds, configuration.handlerTimeoutMilliseconds) {
+                loop.core.logger.warning("handler timed out; connection closed", metadata: ["http.connection": "\(id)"])
+                close()
+            }
         } else if let bodyStart = bodyStartNanoseconds {
             if expired(bodyStart, configuration.bodyReadTimeoutMilliseconds) { close() }
         } else if let requestStart = requestStartNanoseconds {

@@ -36,6 +36,8 @@ extension HTTPServer {
         public var idleTimeoutMilliseconds: Int = 60_000
         /// A connection whose pending output makes no progress for this long is closed.
         public var writeTimeoutMilliseconds: Int = 30_000
+        /// An async handler that has not answered after this long has its connection closed.
+        public var handlerTimeoutMilliseconds: Int = 30_000
         /// After a final response, how long unread client bytes are drained before closing
         /// (so the client sees the response instead of a reset).
         public var closeLingerMilliseconds: Int = 1_000
@@ -54,7 +56,7 @@ extension HTTPServer {
         var tickMilliseconds: Int {
             let shortest = [
                 headerReadTimeoutMilliseconds, bodyReadTimeoutMilliseconds, idleTimeoutMilliseconds,
-                writeTimeoutMilliseconds, closeLingerMilliseconds,
+                writeTimeoutMilliseconds, closeLingerMilliseconds, handlerTimeoutMilliseconds,
             ].min() ?? 1_000
             return min(250, max(5, shortest / 4))
         }
@@ -71,6 +73,7 @@ extension HTTPServer {
                 ("idleTimeoutMilliseconds", idleTimeoutMilliseconds),
                 ("writeTimeoutMilliseconds", writeTimeoutMilliseconds),
                 ("closeLingerMilliseconds", closeLingerMilliseconds),
+                ("handlerTimeoutMilliseconds", handlerTimeoutMilliseconds),
             ]
             for (name, value) in positive where value <= 0 {
                 throw .invalidConfiguration(field: name, reason: "must be positive")

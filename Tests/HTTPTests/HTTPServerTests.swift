@@ -144,6 +144,21 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func aHandlerThatNeverAnswersLosesItsConnection() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.handlerTimeoutMilliseconds = 200
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown(graceMilliseconds: 0) }
+            let client = try RawClient(port: server.port)
+            let start = nowMilliseconds()
+            client.send("GET /slow/60000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.waitForClose(milliseconds: 3_000))
+            let elapsed = nowMilliseconds() - start
+            #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
     @Test func connectionsBeyondTheLimitGet503() async throws {
         try await offPool {
             var configuration = testConfiguration()
