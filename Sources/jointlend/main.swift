@@ -44,6 +44,7 @@ case "sign": status = SignCommand.run(rest)
 case "verify": status = VerifyCommand.run(rest)
 case "ledger": status = LedgerCommand.run(rest)
 case "audit": status = AuditCommand.run(rest)
+case "store-load": status = StoreLoadCommand.run(rest)
 case "serve": status = ServeCommand.run(rest)
 case "demo": status = DemoCommand.run(rest)
 default:

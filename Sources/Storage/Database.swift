@@ -1,0 +1,130 @@
+import CSQLite
+
+/// One SQLite connection. Owns the `sqlite3*` handle and a cache of prepared statements.
+///
+/// Not `Sendable`: a connection is confined to its owner (the writer thread, or a reader
+/// borrowed from the pool for the length of one closure), so it never needs SQLite's mutexes.
+public final class Database {
+    /// How a connection is opened. Defaults are the durable settings the store runs with.
+    public struct Configuration: Sendable {
+        /// Open read-only (pool readers).
+        public var readOnly = false
+        /// How long a connection waits on another's lock before SQLITE_BUSY.
+        public var busyTimeoutMilliseconds: Int32 = 5_000
+        /// `synchronous=FULL` makes every COMMIT durable in WAL mode. Only bulk seeding turns it off.
+        public var synchronousFull = true
+        /// Statements kept prepared per connection; beyond this the cache is dropped and refilled.
+        public var cachedStatementsMax = 256
+
+        public init() {}
+    }
+
+    private var handle: OpaquePointer?
+    public let path: String
+    private var cache: [String: Statement] = [:]
+    private let cachedStatementsMax: Int
+
+    public init(path: String, configuration: Configuration = .init()) throws(DatabaseError) {
+        var connection: OpaquePointer?
+        let flags = (configuration.readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
+            | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &connection, flags, nil)
+        guard code == SQLITE_OK, let connection else {
+            let error = connection.map { DatabaseError.current($0, sql: nil) }
+                ?? DatabaseError(extendedResultCode: code, message: "cannot open database")
+            if let connection { sqlite3_close_v2(connection) }
+            throw error
+        }
+        sqlite3_extended_result_codes(connection, 1)
+        self.handle = connection
+        self.path = path
+        self.cachedStatementsMax = configuration.cachedStatementsMax
+        sqlite3_busy_timeout(connection, configuration.busyTimeoutMilliseconds)
+        do {
+            if !configuration.readOnly {
+                try execute("PRAGMA journal_mode=WAL")
+            }
+            try execute("PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "OFF")")
+            try execute("PRAGMA foreign_keys=ON")
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        for statement in cache.values { statement.close() }
+        cache.removeAll()
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    var connection: OpaquePointer {
+        guard let handle else { preconditionFailure("database used after close()") }
+        return handle
+    }
+
+    /// Runs one or more SQL statements that take no arguments (schema, pragmas, transaction control).
+    public func execute(_ sql: String) throws(DatabaseError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(connection, sql, nil, nil, &errorMessage)
+        if code != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) }
+            sqlite3_free(errorMessage)
+            let current = DatabaseError.current(connection, sql: sql)
+            throw DatabaseError(extendedResultCode: current.extendedResultCode, message: message ?? current.message, sql: sql)
+        }
+    }
+
+    /// A new statement the caller owns.
+    public func makeStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        try Statement(connection: connection, sql: sql)
+    }
+
+    /// A statement prepared once per connection and reused: the hot path's way to run SQL.
+    public func cachedStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        if let statement = cache[sql] { return statement }
+        if cache.count >= cachedStatementsMax {
+            for statement in cache.values { statement.close() }
+            cache.removeAll()
+        }
+        let statement = try makeStatement(sql)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Runs `sql` once with `arguments` through the statement cache.
+    public func execute(_ sql: String, _ arguments: [DatabaseValue]) throws(DatabaseError) {
+        try cachedStatement(sql).execute(arguments)
+    }
+
+    /// The first row of `sql` mapped by `row`, or nil.
+    public func fetchOne<T>(_ sql: String, _ arguments: [DatabaseValue] = [], _ row: (Statement) throws -> T) throws -> T? {
+        try cachedStatement(sql).fetchOne(arguments, row)
+    }
+
+    /// An integer from the first column of the first row, or nil.
+    public func fetchInt64(_ sql: String, _ arguments: [DatabaseValue] = []) throws -> Int64? {
+        try fetchOne(sql, arguments) { $0.isNull(0) ? nil : $0.int64(0) } ?? nil
+    }
+
+    public var changesCount: Int { Int(sqlite3_changes(connection)) }
+    public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
+    /// True when no transaction is open — after COMMIT, or after SQLite rolled one back on its own.
+    public var isAutocommit: Bool { sqlite3_get_autocommit(connection) != 0 }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func inTransaction<T>(_ kind: String = "IMMEDIATE", _ body: () throws -> T) throws -> T {
+        try execute("BEGIN \(kind)")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            if !isAutocommit { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+
+/// The one writer: a thread that owns the write connection. Callers queue work (bounded); the
+/// thread takes up to `batchCommandsMax` jobs into one transaction, runs each inside its own
+/// SAVEPOINT (a failing job rolls back only itself), commits, and only then answers every job,
+/// so an answer means the effect is durable.
+final class DatabaseWriter: @unchecked Sendable {
+    // @unchecked: all mutable state below is guarded by `condition`; the context is touched
+    // only by the writer thread.
+
+    struct Configuration: Sendable {
+        var queueCommandsMax: Int
+        var batchCommandsMax: Int
+        var batchWindowMicroseconds: Int
+    }
+
+    private let configuration: Configuration
+    private let condition = NSCondition()
+    private var queue: [any WriteJob] = []
+    private var closing = false
+    private var finished = false
+    /// Commands per second drained, smoothed; feeds the `Retry-After` estimate.
+    private var drainRatePerSecond: Double = 10_000
+    private let context: WriteContext
+    private var thread: Thread?
+
+    init(context: WriteContext, configuration: Configuration) {
+        precondition(configuration.queueCommandsMax > 0 && configuration.batchCommandsMax > 0)
+        self.context = context
+        self.configuration = configuration
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "jointlend.store.writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Commands waiting to be taken by the writer (for tests and metrics).
+    var queuedCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
+    }
+
+    /// Runs `work` on the writer inside a savepoint of a group-committed transaction and returns
+    /// its result once the transaction has committed.
+    func write<T: Sendable>(_ work: @escaping @Sendable (WriteContext) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let job = TypedWriteJob(work: work, continuation: continuation)
+            if let refusal = enqueue(job) { continuation.resume(throwing: refusal) }
+        }
+    }
+
+    private func enqueue(_ job: any WriteJob) -> StoreError? {
+        condition.lock()
+        defer { condition.unlock() }
+        if closing { return .closed }
+        if queue.count >= configuration.queueCommandsMax {
+            let milliseconds = Double(queue.count) / max(drainRatePerSecond, 1) * 1_000
+            return .overloaded(retryAfterMilliseconds: Int(min(max(milliseconds.rounded(.up), 1), 30_000)))
+        }
+        queue.append(job)
+        if queue.count == 1 || queue.count == configuration.batchCommandsMax { condition.signal() }
+        return nil
+    }
+
+    /// Stops taking work, finishes what is queued, and returns once the thread has ended.
+    func close() {
+        condition.lock()
+        closing = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    // MARK: Writer thread
+
+    private func run() {
+        while let batch = nextBatch() {
+            let started = DispatchTime.now().uptimeNanoseconds
+            process(batch)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            condition.lock()
+            if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
+            condition.unlock()
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func nextBatch() -> [any WriteJob]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !closing { condition.wait() }
+        if queue.isEmpty { return nil }
+        if configuration.batchWindowMicroseconds > 0 && !closing {
+            let deadline = Date(timeIntervalSinceNow: Double(configuration.batchWindowMicroseconds) / 1e6)
+            while queue.count < configuration.batchCommandsMax && !closing {
+                if !condition.wait(until: deadline) { break }
+            }
+        }
+        let count = min(queue.count, configuration.batchCommandsMax)
+        let batch = Array(queue.prefix(count))
+        queue.removeFirst(count)
+        return batch
+    }
+
+    private func process(_ batch: [any WriteJob]) {
+        let db = context.db
+        do {
+            try db.cachedStatement("BEGIN IMMEDIATE").execute()
+            for job in batch {
+                try db.cachedStatement("SAVEPOINT command").execute()
+                context.commandWillBegin()
+                if !job.perform(context) {
+                    // An error inside a statement can make SQLite roll back the whole transaction
+                    // (SQLITE_FULL, SQLITE_IOERR): then every job of the batch is lost, not just this one.
+                    guard !db.isAutocommit else { throw job.failure ?? StoreError.closed }
+                    try db.cachedStatement("ROLLBACK TO command").execute()
+                    context.commandDidRollBack()
+                }
+                try db.cachedStatement("RELEASE command").execute()
+            }
+            try db.cachedStatement("COMMIT").execute()
+        } catch {
+            if !db.isAutocommit { try? db.execute("ROLLBACK") }
+            context.batchDidRollBack()
+            let reported = (error as? DatabaseError).map(StoreError.database) ?? error
+            for job in batch { job.finish(batchError: reported) }
+            return
+        }
+        for job in batch { job.finish(batchError: nil) }
+    }
+}
+
+protocol WriteJob: AnyObject, Sendable {
+    /// Runs the job; false when it threw (its savepoint must be rolled back).
+    func perform(_ context: WriteContext) -> Bool
+    var failure: (any Error)? { get }
+    /// Answers the caller: the job's own result, or `batchError` if the transaction did not commit.
+    func finish(batchError: (any Error)?)
+}
+
+final class TypedWriteJob<T: Sendable>: WriteJob, @unchecked Sendable {
+    // @unchecked: `result` is written by the writer thread only, before `finish` hands it over.
+    private let work: @Sendable (WriteContext) throws -> T
+    private let continuation: CheckedContinuation<T, any Error>
+    private var result: Result<T, any Error>?
+
+    init(work: @escaping @Sendable (WriteContext) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        self.work = work
+        self.continuation = continuation
+    }
+
+    func perform(_ context: WriteContext) -> Bool {
+        do {
+            result = .success(try work(context))
+            return true
+        } catch let error as DatabaseError {
+            result = .failure(StoreError.database(error))
+            return false
+        } catch {
+            result = .failure(error)
+            return false
+        }
+    }
+
+    var failure: (any Error)? {
+        if case .failure(let error) = result { return error }
+        return nil
+    }
+
+    func finish(batchError: (any Error)?) {
+        if let batchError {
+            continuation.resume(throwing: batchError)
+        } else if let result {
+            continuation.resume(with: result)
+        } else {
+            continuation.resume(throwing: StoreError.closed)
+        }
+    }
+}

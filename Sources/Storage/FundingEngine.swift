@@ -1,0 +1,419 @@
+import LendingCore
+import PartnerSigning
+
+/// The I/O around LendingCore's decisions, run on the writer inside one command's savepoint:
+/// read capacities, ask the router, write tranches, postings, outbox messages and audit.
+struct FundingEngine: Sendable {
+    let router: Router
+    let configuration: StoreConfiguration
+
+    private var actor: String { configuration.auditActor }
+
+    func businessDay(_ now: Int64) -> Int64 {
+        (now + configuration.businessDayOffsetSeconds) / 86_400
+    }
+
+    // MARK: Intake
+
+    func intake(_ context: WriteContext, loan: Loan, now: Int64) throws -> IntakeResult {
+        if let problem = loan.validationProblem() {
+            throw StoreError.invalidCommand(field: "loan.\(problem.field)", reason: problem.message)
+        }
+        let requestHash = Self.hash(loan)
+        switch try IdempotencyRecords.lookup(context, scope: "loan.intake", key: loan.loanId, requestHash: requestHash) {
+        case .replay(let stored): return try IntakeResult(encoded: stored)
+        case .new: break
+        }
+        let result = try route(context, loan: loan, now: now)
+        try IdempotencyRecords.record(context, scope: "loan.intake", key: loan.loanId, requestHash: requestHash, response: result.encoded, now: now)
+        return result
+    }
+
+    private func route(_ context: WriteContext, loan: Loan, now: Int64) throws -> IntakeResult {
+        let db = context.db
+        let capacities = try snapshot(context, borrowerRef: loan.borrowerRef, now: now)
+        let allocations = try allocationTotals(db, for: loan)
+        let plan: FundingPlan
+        switch router.route(loan: loan, capacities: capacities, allocations: allocations, now: now) {
+        case .rejected(let rejection):
+            try AuditLog.append(context, at: now, actor: actor, action: "loan.rejected",
+                                payload: Array("loan=\(loan.loanId) code=\(rejection.code.rawValue)".utf8))
+            return .rejected(rejection)
+        case .planned(let planned):
+            plan = planned
+        }
+        try db.execute("INSERT OR IGNORE INTO rule_set(version, rules_count, first_used_at) VALUES (?, ?, ?)",
+                       [.integer(Int64(plan.ruleVersion)), .integer(Int64(router.ruleSet.rules.count)), .integer(now)])
+        try db.execute("""
+            INSERT INTO loan(loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product,
+                             risk_grade, region, channel, approved_at, deadline_at, rule_id, rule_version, state, tranches_open)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'awaiting_funding', 0)
+            """, [
+            .text(loan.loanId), .text(loan.borrowerRef), .integer(loan.amountMinor), .text(loan.currency.code),
+            .integer(Int64(loan.termMonths)), .integer(Int64(loan.annualRateBps)), .text(loan.product), .text(loan.riskGrade),
+            .text(loan.region), .text(loan.channel), .integer(loan.approvedAt), .integer(router.deadline(forApprovedAt: loan.approvedAt)),
+            .text(plan.ruleId), .integer(Int64(plan.ruleVersion)),
+        ])
+        let loanRow = db.lastInsertedRowID
+        var tranches: [TrancheRecord] = []
+        var open: Int64 = 0
+        for planned in plan.tranches {
+            let tranche = try openTranche(context, loanRow: loanRow, loanId: loan.loanId, currency: loan.currency.code, planned, now: now)
+            if !tranche.state.isFinal { open += 1 }
+            tranches.append(tranche)
+        }
+        try db.execute("UPDATE loan SET tranches_open = ? WHERE id = ?", [.integer(open), .integer(loanRow)])
+        if let allocation = plan.allocation {
+            try db.execute("""
+                INSERT INTO allocation_total(rule_id, rule_version, funder_id, amount_minor) VALUES (?, ?, ?, ?)
+                ON CONFLICT(rule_id, rule_version, funder_id) DO UPDATE SET amount_minor = amount_minor + excluded.amount_minor
+                """, [.text(allocation.key.ruleId), .integer(Int64(allocation.key.ruleVersion)), .text(allocation.funderId), .integer(allocation.amountMinor)])
+        }
+        try db.execute("""
+            INSERT INTO borrower(borrower_ref, outstanding_minor) VALUES (?, ?)
+            ON CONFLICT(borrower_ref) DO UPDATE SET outstanding_minor = outstanding_minor + excluded.outstanding_minor
+            """, [.text(loan.borrowerRef), .integer(loan.amountMinor)])
+        var state = LoanState.awaitingFunding
+        if open == 0 {
+            try markLoanFunded(context, loanRow: loanRow, loanId: loan.loanId, currency: loan.currency.code, now: now)
+            state = .funded
+        }
+        let summary = tranches.map { "\($0.funderId):\($0.amountMinor):\($0.state.rawValue)" }.joined(separator: ",")
+        try AuditLog.append(context, at: now, actor: actor, action: "loan.planned",
+                            payload: Array("loan=\(loan.loanId) rule=\(plan.ruleId)@\(plan.ruleVersion) tranches=\(summary)".utf8))
+        return .planned(loanId: loan.loanId, state: state, tranches: tranches)
+    }
+
+    /// Writes one planned tranche: a pool tranche is reserved and funded at once; a partner
+    /// tranche is requested through the outbox and counts against quota and exposure.
+    private func openTranche(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, _ planned: PlannedTranche, now: Int64) throws -> TrancheRecord {
+        let db = context.db
+        let state: TrancheState = planned.kind == .pool ? .funded : .requested
+        let day: DatabaseValue = planned.kind == .partner ? .integer(businessDay(now)) : .null
+        try db.execute("INSERT INTO tranche(loan_id, funder_id, kind, share_bps, amount_minor, state, quota_day) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            .integer(loanRow), .text(planned.funderId), .text(planned.kind.rawValue), .integer(Int64(planned.shareBps)),
+            .integer(planned.amountMinor), .text(state.rawValue), day,
+        ])
+        let record = TrancheRecord(id: db.lastInsertedRowID, loanId: loanId, funderId: planned.funderId, kind: planned.kind,
+                                   shareBps: planned.shareBps, amountMinor: planned.amountMinor, state: state)
+        switch planned.kind {
+        case .pool:
+            try Ledger.post(context, .transfer(kind: "tranche.reserved", reference: "tranche:\(record.id)", at: now,
+                                               from: LedgerAccounts.poolAvailable(planned.funderId), to: LedgerAccounts.poolReserved(planned.funderId),
+                                               currency: currency, amountMinor: planned.amountMinor))
+        case .partner:
+            try adjustPartner(context, funderId: planned.funderId, day: businessDay(now), amountMinor: planned.amountMinor)
+            let payload = "{\"type\":\"funding.request\",\"loanId\":\(jsonString(loanId)),\"trancheId\":\(record.id),\"funderId\":\(jsonString(planned.funderId)),\"amountMinor\":\(planned.amountMinor),\"currency\":\(jsonString(currency))}"
+            try Outbox.enqueue(context, destination: "partner:\(planned.funderId)", payload: Array(payload.utf8), now: now)
+        }
+        return record
+    }
+
+    /// Adds `amountMinor` (negative to give back) to a partner's exposure and to its quota used on `day`.
+    private func adjustPartner(_ context: WriteContext, funderId: String, day: Int64?, amountMinor: Int64) throws {
+        let db = context.db
+        try db.execute("UPDATE funder SET exposure_minor = exposure_minor + ? WHERE id = ?", [.integer(amountMinor), .text(funderId)])
+        if let day {
+            try db.execute("""
+                INSERT INTO partner_quota(funder_id, business_day, used_minor) VALUES (?, ?, ?)
+                ON CONFLICT(funder_id, business_day) DO UPDATE SET used_minor = used_minor + excluded.used_minor
+                """, [.text(funderId), .integer(day), .integer(amountMinor)])
+        }
+    }
+
+    private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64) throws {
+        let db = context.db
+        try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+        let pools = try db.cachedStatement("SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
+            .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.text(1), $0.int64(2)) }
+        for (trancheId, funderId, amount) in pools {
+            try Ledger.post(context, .transfer(kind: "tranche.deployed", reference: "tranche:\(trancheId)", at: now,
+                                               from: LedgerAccounts.poolReserved(funderId), to: LedgerAccounts.poolDeployed(funderId),
+                                               currency: currency, amountMinor: amount))
+        }
+        let payload = "{\"type\":\"loan.funded\",\"loanId\":\(jsonString(loanId))}"
+        try Outbox.enqueue(context, destination: configuration.platformDestination, payload: Array(payload.utf8), now: now)
+    }
+
+    // MARK: Confirmation
+
+    private struct TrancheRow {
+        var loanRow: Int64
+        var funderId: String
+        var amountMinor: Int64
+        var state: TrancheState
+        var shareBps: Int
+        var quotaDay: Int64?
+        var currency: String
+        var loanId: String
+        var loanState: LoanState
+    }
+
+    func confirm(_ context: WriteContext, _ confirmation: FundingConfirmation, now: Int64) throws -> ConfirmationResult {
+        guard !confirmation.funderId.isEmpty, confirmation.funderId.utf8.count <= 64 else {
+            throw StoreError.invalidCommand(field: "confirmation.funderId", reason: "must be 1...64 bytes")
+        }
+        guard !confirmation.serial.isEmpty, confirmation.serial.utf8.count <= 64 else {
+            throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
+        }
+        let key = "\(confirmation.funderId)/\(confirmation.serial)"
+        let requestHash = Self.hash(confirmation)
+        switch try IdempotencyRecords.lookup(context, scope: "confirmation", key: key, requestHash: requestHash) {
+        case .replay(let stored): return try ConfirmationResult(encoded: stored)
+        case .new: break
+        }
+        let db = context.db
+        let row = try db.fetchOne("""
+            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state
+            FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ? AND t.kind = 'partner'
+            """, [.integer(confirmation.trancheId)]) { s -> TrancheRow? in
+            guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
+            return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
+                              quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState)
+        } ?? nil
+        // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
+        guard let row, row.funderId == confirmation.funderId else {
+            throw StoreError.notFound(entity: "tranche", id: String(confirmation.trancheId))
+        }
+        let next: TrancheState = confirmation.outcome == .funded ? .funded : .declined
+        if case .failure(let error) = row.state.transition(to: next) {
+            throw StoreError.invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
+        }
+        try db.execute("UPDATE tranche SET state = ? WHERE id = ?", [.text(next.rawValue), .integer(confirmation.trancheId)])
+        try db.execute("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES (?, ?, ?, ?, ?)", [
+            .text(confirmation.funderId), .text(confirmation.serial), .integer(confirmation.trancheId), .text(confirmation.outcome.rawValue), .integer(now),
+        ])
+        var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
+                                        replacement: nil, unfundedReason: nil)
+        if next == .funded {
+            try Ledger.post(context, .transfer(kind: "tranche.funded", reference: "tranche:\(confirmation.trancheId)", at: now,
+                                               from: LedgerAccounts.partnerCapital(row.funderId), to: LedgerAccounts.partnerDeployed(row.funderId),
+                                               currency: row.currency, amountMinor: row.amountMinor))
+            if try closeOneOpenTranche(db, loanRow: row.loanRow) == 0 {
+                try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now)
+                result.loanState = .funded
+            }
+        } else {
+            try adjustPartner(context, funderId: row.funderId, day: row.quotaDay, amountMinor: -row.amountMinor)
+            let failed = PlannedTranche(funderId: row.funderId, kind: .partner, shareBps: row.shareBps, amountMinor: row.amountMinor)
+            switch try replace(context, loanRow: row.loanRow, failed: failed, now: now) {
+            case .rerouted(let tranche, let loanState):
+                result.replacement = tranche
+                result.loanState = loanState
+            case .unfunded(let code):
+                result.unfundedReason = code
+                result.loanState = .unfunded
+            }
+        }
+        try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
+                            payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
+        try IdempotencyRecords.record(context, scope: "confirmation", key: key, requestHash: requestHash, response: result.encoded, now: now)
+        return result
+    }
+
+    /// Decrements the loan's open-tranche count and returns what is left.
+    private func closeOneOpenTranche(_ db: Database, loanRow: Int64) throws -> Int64 {
+        guard let left = try db.fetchInt64("UPDATE loan SET tranches_open = tranches_open - 1 WHERE id = ? RETURNING tranches_open", [.integer(loanRow)]) else {
+            throw StoreError.notFound(entity: "loan row", id: String(loanRow))
+        }
+        assert(left >= 0, "tranches_open went negative")
+        return left
+    }
+
+    private enum Replacement {
+        case rerouted(TrancheRecord, LoanState)
+        case unfunded(RejectionCode)
+    }
+
+    /// A declined tranche: the router picks a fallback funder, or the loan is unfunded.
+    private func replace(_ context: WriteContext, loanRow: Int64, failed: PlannedTranche, now: Int64) throws -> Replacement {
+        let db = context.db
+        let record = try loadLoan(db, row: loanRow)
+        let active = record.tranches.filter { $0.state == .planned || $0.state == .requested || $0.state == .funded }
+            .map { PlannedTranche(funderId: $0.funderId, kind: $0.kind, shareBps: $0.shareBps, amountMinor: $0.amountMinor) }
+        let excluded = Set(record.tranches.filter { $0.state == .declined || $0.state == .expired }.map(\.funderId))
+        let capacities = try snapshot(context, borrowerRef: nil, now: now)
+        switch router.reroute(loan: record.loan, ruleId: record.ruleId, failed: failed, active: active, excluded: excluded, capacities: capacities, now: now) {
+        case .rerouted(let planned):
+            let tranche = try openTranche(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, planned, now: now)
+            if tranche.state.isFinal, try closeOneOpenTranche(db, loanRow: loanRow) == 0 {
+                try markLoanFunded(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, now: now)
+                return .rerouted(tranche, .funded)
+            }
+            return .rerouted(tranche, .awaitingFunding)
+        case .unfunded(let rejection):
+            _ = try unfund(context, loanRow: loanRow, reason: rejection.code, now: now)
+            return .unfunded(rejection.code)
+        }
+    }
+
+    /// Ends a loan unfunded: open tranches expire, funded ones are released with compensating
+    /// postings, the borrower's outstanding and partners' exposure are given back.
+    private func unfund(_ context: WriteContext, loanRow: Int64, reason: RejectionCode, now: Int64) throws -> ExpiryResult {
+        let db = context.db
+        let record = try loadLoan(db, row: loanRow)
+        let currency = record.loan.currency.code
+        var expired: [Int64] = []
+        var released: [Int64] = []
+        let quotaDays = try db.cachedStatement("SELECT id, quota_day FROM tranche WHERE loan_id = ?")
+            .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.isNull(1) ? nil : $0.int64(1)) }
+        let dayByTranche = Dictionary(quotaDays, uniquingKeysWith: { first, _ in first })
+        for tranche in record.tranches {
+            switch tranche.state {
+            case .planned, .requested:
+                try db.execute("UPDATE tranche SET state = 'expired' WHERE id = ?", [.integer(tranche.id)])
+                if tranche.kind == .partner {
+                    try adjustPartner(context, funderId: tranche.funderId, day: dayByTranche[tranche.id] ?? nil, amountMinor: -tranche.amountMinor)
+                }
+                expired.append(tranche.id)
+            case .funded:
+                try db.execute("UPDATE tranche SET state = 'released' WHERE id = ?", [.integer(tranche.id)])
+                let (from, to) = tranche.kind == .pool
+                    ? (LedgerAccounts.poolReserved(tranche.funderId), LedgerAccounts.poolAvailable(tranche.funderId))
+                    : (LedgerAccounts.partnerDeployed(tranche.funderId), LedgerAccounts.partnerCapital(tranche.funderId))
+                try Ledger.post(context, .transfer(kind: "tranche.released", reference: "tranche:\(tranche.id)", at: now,
+                                                   from: from, to: to, currency: currency, amountMinor: tranche.amountMinor))
+                if tranche.kind == .partner {
+                    try adjustPartner(context, funderId: tranche.funderId, day: nil, amountMinor: -tranche.amountMinor)
+                }
+                released.append(tranche.id)
+            case .declined, .expired, .released:
+                break
+            }
+        }
+        try db.execute("UPDATE loan SET state = 'unfunded', tranches_open = 0 WHERE id = ?", [.integer(loanRow)])
+        try db.execute("UPDATE borrower SET outstanding_minor = outstanding_minor - ? WHERE borrower_ref = ?",
+                       [.integer(record.loan.amountMinor), .text(record.loan.borrowerRef)])
+        let payload = "{\"type\":\"loan.unfunded\",\"loanId\":\(jsonString(record.loan.loanId)),\"reason\":\(jsonString(reason.rawValue))}"
+        try Outbox.enqueue(context, destination: configuration.platformDestination, payload: Array(payload.utf8), now: now)
+        try AuditLog.append(context, at: now, actor: actor, action: "loan.unfunded",
+                            payload: Array("loan=\(record.loan.loanId) reason=\(reason.rawValue) expired=\(expired.count) released=\(released.count)".utf8))
+        return ExpiryResult(loanId: record.loan.loanId, expiredTrancheIds: expired, releasedTrancheIds: released)
+    }
+
+    // MARK: Expiry
+
+    func expireOverdue(_ context: WriteContext, now: Int64, limit: Int) throws -> [ExpiryResult] {
+        let due = try context.db.cachedStatement(
+            "SELECT id FROM loan WHERE state = 'awaiting_funding' AND deadline_at <= ? ORDER BY deadline_at LIMIT ?")
+            .fetchAll([.integer(now), .integer(Int64(min(max(limit, 0), 1_000)))]) { $0.int64(0) }
+        return try due.map { try unfund(context, loanRow: $0, reason: .deadlinePassed, now: now) }
+    }
+
+    // MARK: Pools
+
+    func deposit(_ context: WriteContext, funderId: String, amountMinor: Int64, reference: String, now: Int64) throws {
+        guard let funder = router.funders[funderId], funder.kind == .pool else {
+            throw StoreError.invalidCommand(field: "funderId", reason: "not a configured pool")
+        }
+        guard amountMinor > 0 else { throw StoreError.invalidCommand(field: "amountMinor", reason: "must be positive") }
+        try Ledger.post(context, .transfer(kind: "pool.deposit", reference: reference, at: now, from: LedgerAccounts.poolCapital(funderId),
+                                           to: LedgerAccounts.poolAvailable(funderId), currency: funder.currency.code, amountMinor: amountMinor))
+        try AuditLog.append(context, at: now, actor: actor, action: "pool.deposit", payload: Array("pool=\(funderId) amount=\(amountMinor)".utf8))
+    }
+
+    // MARK: Reading routing inputs
+
+    private func snapshot(_ context: WriteContext, borrowerRef: String?, now: Int64) throws -> CapacitySnapshot {
+        let db = context.db
+        var funders: [String: FunderCapacity] = [:]
+        let day = businessDay(now)
+        for funder in router.funders.values {
+            switch funder.kind {
+            case .pool:
+                funders[funder.id] = FunderCapacity(availableMinor: try Ledger.balance(db, account: LedgerAccounts.poolAvailable(funder.id)))
+            case .partner:
+                let used = try db.fetchInt64("SELECT used_minor FROM partner_quota WHERE funder_id = ? AND business_day = ?", [.text(funder.id), .integer(day)]) ?? 0
+                let exposure = try db.fetchInt64("SELECT exposure_minor FROM funder WHERE id = ?", [.text(funder.id)]) ?? 0
+                funders[funder.id] = FunderCapacity(quotaUsedTodayMinor: used, exposureMinor: exposure)
+            }
+        }
+        var outstanding: Int64 = 0
+        if let borrowerRef {
+            outstanding = try db.fetchInt64("SELECT outstanding_minor FROM borrower WHERE borrower_ref = ?", [.text(borrowerRef)]) ?? 0
+        }
+        return CapacitySnapshot(funders: funders, borrowerOutstandingMinor: outstanding)
+    }
+
+    private func allocationTotals(_ db: Database, for loan: Loan) throws -> AllocationTotals {
+        guard let rule = router.matchingRule(for: loan) else { return AllocationTotals() }
+        let key = AllocationKey(ruleId: rule.id, ruleVersion: router.ruleSet.version)
+        var entry = AllocationTotals.Entry()
+        let rows = try db.cachedStatement("SELECT funder_id, amount_minor FROM allocation_total WHERE rule_id = ? AND rule_version = ?")
+            .fetchAll([.text(key.ruleId), .integer(Int64(key.ruleVersion))], rowsMax: RuleSet.sharesPerRuleMax) { ($0.text(0), $0.int64(1)) }
+        for (funderId, amount) in rows {
+            entry.perFunderMinor[funderId] = amount
+            entry.totalMinor += amount
+        }
+        return AllocationTotals(byRule: [key: entry])
+    }
+
+    // MARK: Hashes of requests (idempotency)
+
+    static func hash(_ loan: Loan) -> [UInt8] {
+        var writer = ByteWriter()
+        for text in [loan.loanId, loan.borrowerRef, loan.currency.code, loan.product, loan.riskGrade, loan.region, loan.channel] { writer.write(text) }
+        writer.write(loan.amountMinor)
+        writer.write(loan.termMonths)
+        writer.write(loan.annualRateBps)
+        writer.write(loan.approvedAt)
+        return SHA256.hash(writer.bytes)
+    }
+
+    static func hash(_ confirmation: FundingConfirmation) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.write(confirmation.funderId)
+        writer.write(confirmation.serial)
+        writer.write(confirmation.trancheId)
+        writer.write(confirmation.outcome.rawValue)
+        return SHA256.hash(writer.bytes)
+    }
+}
+
+/// Loads a loan and its tranches (shared by the writer and readers).
+func loadLoan(_ db: Database, row: Int64? = nil, loanId: String? = nil) throws -> LoanRecord {
+    let sql = """
+        SELECT id, loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product, risk_grade,
+               region, channel, approved_at, deadline_at, rule_id, rule_version, state
+        FROM loan WHERE \(row != nil ? "id" : "loan_ref") = ?
+        """
+    let argument: DatabaseValue = row.map { .integer($0) } ?? .text(loanId ?? "")
+    guard let (loanRow, record) = try db.fetchOne(sql, [argument], { s -> (Int64, LoanRecord)? in
+        guard let currency = Currency(code: s.text(4)), let state = LoanState(rawValue: s.text(15)) else { return nil }
+        let loan = Loan(loanId: s.text(1), borrowerRef: s.text(2), amountMinor: s.int64(3), currency: currency, termMonths: s.int(5),
+                        annualRateBps: s.int(6), product: s.text(7), riskGrade: s.text(8), region: s.text(9), channel: s.text(10),
+                        approvedAt: s.int64(11))
+        return (s.int64(0), LoanRecord(loan: loan, state: state, ruleId: s.text(13), ruleVersion: s.int(14), deadlineAt: s.int64(12), tranches: []))
+    }) ?? nil else {
+        throw StoreError.notFound(entity: "loan", id: loanId ?? row.map(String.init) ?? "")
+    }
+    var result = record
+    result.tranches = try db.cachedStatement("SELECT id, funder_id, kind, share_bps, amount_minor, state FROM tranche WHERE loan_id = ? ORDER BY id")
+        .fetchAll([.integer(loanRow)], rowsMax: 256) { s in
+            TrancheRecord(id: s.int64(0), loanId: record.loan.loanId, funderId: s.text(1), kind: FunderKind(rawValue: s.text(2)) ?? .partner,
+                          shareBps: s.int(3), amountMinor: s.int64(4), state: TrancheState(rawValue: s.text(5)) ?? .planned)
+        }
+    return result
+}
+
+/// A JSON string literal (quotes, backslashes and control characters escaped).
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,161 @@
+/// One posting: a signed amount on an account. Positive is a debit, negative a credit; a
+/// transaction's postings sum to zero in every currency.
+public struct LedgerPosting: Sendable, Equatable {
+    public var account: String
+    public var currency: String
+    public var amountMinor: Int64
+
+    public init(account: String, currency: String, amountMinor: Int64) {
+        self.account = account
+        self.currency = currency
+        self.amountMinor = amountMinor
+    }
+}
+
+/// A balanced set of postings recorded together.
+public struct LedgerTransaction: Sendable, Equatable {
+    public var kind: String
+    public var reference: String
+    public var at: Int64
+    public var postings: [LedgerPosting]
+
+    public init(kind: String, reference: String, at: Int64, postings: [LedgerPosting]) {
+        self.kind = kind
+        self.reference = reference
+        self.at = at
+        self.postings = postings
+    }
+
+    /// A two-legged transfer: debit `to`, credit `from`.
+    public static func transfer(kind: String, reference: String, at: Int64, from: String, to: String, currency: String, amountMinor: Int64) -> LedgerTransaction {
+        LedgerTransaction(kind: kind, reference: reference, at: at, postings: [
+            LedgerPosting(account: to, currency: currency, amountMinor: amountMinor),
+            LedgerPosting(account: from, currency: currency, amountMinor: -amountMinor),
+        ])
+    }
+}
+
+struct LedgerAccountRef {
+    var id: Int64
+    var currency: String
+}
+
+/// The double-entry ledger. Balances are kept per account for fast reads and are checked by
+/// `verify` against their recomputation from postings, so a drifting counter is caught.
+public enum Ledger {
+    public static let postingsPerTransactionMax = 64
+    public static let accountBytesMax = 128
+
+    /// Refuses anything that does not balance per currency, before a row is written.
+    public static func validate(_ transaction: LedgerTransaction) throws(StoreError) {
+        guard transaction.postings.count >= 2, transaction.postings.count <= postingsPerTransactionMax else {
+            throw .invalidCommand(field: "ledger.postings", reason: "must hold 2...\(postingsPerTransactionMax) postings")
+        }
+        var sums: [String: Int64] = [:]
+        for (index, posting) in transaction.postings.enumerated() {
+            guard !posting.account.isEmpty, posting.account.utf8.count <= accountBytesMax else {
+                throw .invalidCommand(field: "ledger.postings[\(index)].account", reason: "must be 1...\(accountBytesMax) bytes")
+            }
+            guard posting.currency.utf8.count == 3, posting.currency.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) else {
+                throw .invalidCommand(field: "ledger.postings[\(index)].currency", reason: "must be a 3-letter upper-case code")
+            }
+            guard posting.amountMinor != 0 else {
+                throw .invalidCommand(field: "ledger.postings[\(index)].amountMinor", reason: "must not be zero")
+            }
+            let (sum, overflow) = sums[posting.currency, default: 0].addingReportingOverflow(posting.amountMinor)
+            guard !overflow else {
+                throw .invalidCommand(field: "ledger.postings[\(index)].amountMinor", reason: "sum overflows Int64")
+            }
+            sums[posting.currency] = sum
+        }
+        for (currency, sum) in sums.sorted(by: { $0.key < $1.key }) where sum != 0 {
+            throw .unbalancedTransaction(currency: currency, sumMinor: sum)
+        }
+    }
+
+    /// Validates and records `transaction` inside the current write transaction.
+    @discardableResult
+    static func post(_ context: WriteContext, _ transaction: LedgerTransaction) throws -> Int64 {
+        try validate(transaction)
+        let db = context.db
+        let insertTransaction = try db.cachedStatement("INSERT INTO ledger_transaction(kind, reference, at) VALUES (?, ?, ?)")
+        insertTransaction.reset()
+        insertTransaction.bind(transaction.kind, at: 1)
+        insertTransaction.bind(transaction.reference, at: 2)
+        insertTransaction.bind(transaction.at, at: 3)
+        try insertTransaction.step()
+        let transactionID = db.lastInsertedRowID
+        let insertPosting = try db.cachedStatement("INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
+        let updateBalance = try db.cachedStatement("UPDATE ledger_account SET balance_minor = balance_minor + ? WHERE id = ?")
+        for posting in transaction.postings {
+            let account = try accountID(context, code: posting.account, currency: posting.currency)
+            insertPosting.reset()
+            insertPosting.bind(transactionID, at: 1)
+            insertPosting.bind(account, at: 2)
+            insertPosting.bind(posting.amountMinor, at: 3)
+            try insertPosting.step()
+            updateBalance.reset()
+            updateBalance.bind(posting.amountMinor, at: 1)
+            updateBalance.bind(account, at: 2)
+            try updateBalance.step()
+        }
+        return transactionID
+    }
+
+    static func accountID(_ context: WriteContext, code: String, currency: String) throws -> Int64 {
+        if let cached = context.accountIDs[code] {
+            guard cached.currency == currency else {
+                throw StoreError.invalidCommand(field: "ledger.account", reason: "account \(code) is kept in \(cached.currency), not \(currency)")
+            }
+            return cached.id
+        }
+        let db = context.db
+        let found = try db.fetchOne("SELECT id, currency FROM ledger_account WHERE code = ?", [.text(code)]) {
+            LedgerAccountRef(id: $0.int64(0), currency: $0.text(1))
+        }
+        let account: LedgerAccountRef
+        if let found {
+            account = found
+        } else {
+            try db.execute("INSERT INTO ledger_account(code, currency, balance_minor) VALUES (?, ?, 0)", [.text(code), .text(currency)])
+            account = LedgerAccountRef(id: db.lastInsertedRowID, currency: currency)
+        }
+        context.accountIDs[code] = account
+        guard account.currency == currency else {
+            throw StoreError.invalidCommand(field: "ledger.account", reason: "account \(code) is kept in \(account.currency), not \(currency)")
+        }
+        return account.id
+    }
+
+    /// An account's balance (its position): the sum of its postings. Zero for an unknown account.
+    public static func balance(_ db: Database, account: String) throws -> Int64 {
+        try db.fetchInt64("SELECT balance_minor FROM ledger_account WHERE code = ?", [.text(account)]) ?? 0
+    }
+
+    /// Checks every transaction balances per currency and every stored balance equals the sum
+    /// of its postings. Nil when sound, otherwise the first problem.
+    public static func verify(_ db: Database) throws -> String? {
+        if let problem = try db.makeStatement("""
+            SELECT p.transaction_id, a.currency, SUM(p.amount_minor), COUNT(*)
+            FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
+            GROUP BY p.transaction_id, a.currency
+            HAVING SUM(p.amount_minor) != 0 OR COUNT(*) < 2
+            ORDER BY p.transaction_id LIMIT 1
+            """).fetchOne([], { "ledger transaction \($0.int64(0)) does not balance in \($0.text(1)): sum \($0.int64(2)) over \($0.int64(3)) postings" }) {
+            return problem
+        }
+        // Counting instead of NOT EXISTS: postings have no transaction index (it would slow every write).
+        let transactions = try db.fetchInt64("SELECT COUNT(*) FROM ledger_transaction") ?? 0
+        let withPostings = try db.fetchInt64("SELECT COUNT(DISTINCT transaction_id) FROM ledger_posting") ?? 0
+        if transactions != withPostings {
+            return "ledger: \(transactions - withPostings) transactions have no postings"
+        }
+        return try db.makeStatement("""
+            WITH sums(account_id, total) AS (SELECT account_id, SUM(amount_minor) FROM ledger_posting GROUP BY account_id)
+            SELECT a.code, a.balance_minor, COALESCE(s.total, 0)
+            FROM ledger_account a LEFT JOIN sums s ON s.account_id = a.id
+            WHERE a.balance_minor != COALESCE(s.total, 0)
+            ORDER BY a.id LIMIT 1
+            """).fetchOne { "ledger account \($0.text(0)): stored balance \($0.int64(1)) but its postings sum to \($0.int64(2))" }
+    }
+}

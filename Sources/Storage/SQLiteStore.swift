@@ -1,0 +1,131 @@
+import LendingCore
+
+/// The SQLite backend of `Store`: one writer thread with group commit, a pool of readers.
+public final class SQLiteStore: Store {
+    public let configuration: StoreConfiguration
+    private let writer: DatabaseWriter
+    private let readers: ReaderPool
+    private let engine: FundingEngine
+
+    /// Opens (creating if needed) and migrates the database. Throws
+    /// `DatabaseMigrator.MigrationError.unknownMigrations` for a database newer than this build.
+    public init(configuration: StoreConfiguration) throws {
+        guard configuration.queueCommandsMax > 0, configuration.batchCommandsMax > 0, configuration.readConnectionsMax > 0,
+              configuration.batchWindowMicroseconds >= 0 else {
+            throw StoreError.invalidCommand(field: "store configuration", reason: "queue, batch and reader limits must be positive")
+        }
+        var connection = Database.Configuration()
+        connection.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
+        let db = try Database(path: configuration.path, configuration: connection)
+        try StoreSchema.migrator.migrate(db)
+        try db.inTransaction {
+            for funder in configuration.router.funders.values.sorted(by: { $0.id < $1.id }) {
+                try db.execute("INSERT OR IGNORE INTO funder(id, kind, currency) VALUES (?, ?, ?)",
+                               [.text(funder.id), .text(funder.kind.rawValue), .text(funder.currency.code)])
+            }
+        }
+        self.configuration = configuration
+        self.engine = FundingEngine(router: configuration.router, configuration: configuration)
+        self.writer = DatabaseWriter(
+            context: try WriteContext(db: db),
+            configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
+                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
+        self.readers = ReaderPool(path: configuration.path, connectionsMax: configuration.readConnectionsMax,
+                                  busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+    }
+
+    public func close() {
+        writer.close()
+        readers.close()
+    }
+
+    /// Runs `work` on the writer in its own savepoint of a group-committed transaction; returns
+    /// once committed. For commands the protocol does not name yet.
+    public func write<T: Sendable>(_ work: @escaping @Sendable (WriteContext) throws -> T) async throws -> T {
+        try await writer.write(work)
+    }
+
+    /// Runs `body` on a read connection inside one read transaction (a consistent snapshot).
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try readers.read(body)
+    }
+
+    /// Commands waiting for the writer.
+    public var queuedCommandsCount: Int { writer.queuedCount }
+
+    // MARK: Store
+
+    public func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult {
+        let engine = self.engine
+        return try await writer.write { try engine.intake($0, loan: loan, now: now) }
+    }
+
+    public func confirm(_ confirmation: FundingConfirmation, now: Int64) async throws -> ConfirmationResult {
+        let engine = self.engine
+        return try await writer.write { try engine.confirm($0, confirmation, now: now) }
+    }
+
+    public func expireOverdue(now: Int64, limit: Int) async throws -> [ExpiryResult] {
+        let engine = self.engine
+        return try await writer.write { try engine.expireOverdue($0, now: now, limit: limit) }
+    }
+
+    public func depositToPool(funderId: String, amountMinor: Int64, reference: String, now: Int64) async throws {
+        let engine = self.engine
+        try await writer.write { try engine.deposit($0, funderId: funderId, amountMinor: amountMinor, reference: reference, now: now) }
+    }
+
+    public func claimDueOutbox(now: Int64, limit: Int) async throws -> [OutboxMessage] {
+        let policy = configuration.outbox
+        return try await writer.write { try Outbox.claimDue($0, now: now, limit: limit, policy: policy) }
+    }
+
+    public func markOutboxSent(id: Int64) async throws {
+        try await writer.write { try Outbox.markSent($0, id: id) }
+    }
+
+    public func markOutboxFailed(id: Int64, now: Int64) async throws -> OutboxMessage.State {
+        let policy = configuration.outbox
+        return try await writer.write { try Outbox.markFailed($0, id: id, now: now, policy: policy) }
+    }
+
+    public func post(_ transaction: LedgerTransaction) async throws -> Int64 {
+        try Ledger.validate(transaction)
+        return try await writer.write { try Ledger.post($0, transaction) }
+    }
+
+    public func appendAudit(actor: String, action: String, payload: [UInt8], now: Int64) async throws {
+        _ = try await writer.write { try AuditLog.append($0, at: now, actor: actor, action: action, payload: payload) }
+    }
+
+    public func loan(id: String) async throws -> LoanRecord? {
+        try read { db in
+            do {
+                return try loadLoan(db, loanId: id)
+            } catch StoreError.notFound {
+                return nil
+            }
+        }
+    }
+
+    public func balance(account: String) async throws -> Int64 {
+        try read { try Ledger.balance($0, account: account) }
+    }
+
+    public func outboxMessage(id: Int64) async throws -> OutboxMessage? {
+        try read { db in
+            try db.fetchOne("SELECT id, destination, payload, attempts, next_attempt_at, state FROM outbox WHERE id = ?", [.integer(id)]) {
+                OutboxMessage(id: $0.int64(0), destination: $0.text(1), payload: $0.blob(2), attempts: $0.int(3),
+                              nextAttemptAt: $0.int64(4), state: OutboxMessage.State(rawValue: $0.int64(5)) ?? .pending)
+            }
+        }
+    }
+
+    public func verifyLedger() async throws -> String? {
+        try read { try StoreVerifier.verifyLedger($0) }
+    }
+
+    public func verifyAudit() async throws -> String? {
+        try read { try AuditLog.verify($0) }
+    }
+}

@@ -1,0 +1,149 @@
+import CSQLite
+
+/// A prepared statement: owns its `sqlite3_stmt` and finalizes it in `close()` or `deinit`.
+///
+/// Not `Sendable`: a statement belongs to its `Database`, which belongs to one thread at a time.
+public final class Statement {
+    private var handle: OpaquePointer?
+    private let connection: OpaquePointer
+    public let sql: String
+
+    init(connection: OpaquePointer, sql: String) throws(DatabaseError) {
+        var statement: OpaquePointer?
+        let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard code == SQLITE_OK, let statement else {
+            throw DatabaseError.current(connection, sql: sql)
+        }
+        self.connection = connection
+        self.handle = statement
+        self.sql = sql
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if let handle { sqlite3_finalize(handle) }
+        handle = nil
+    }
+
+    private var live: OpaquePointer {
+        guard let handle else { preconditionFailure("statement used after close(): \(sql)") }
+        return handle
+    }
+
+    // MARK: Binding (indices start at 1, as in SQLite)
+
+    public func bind(_ value: Int64, at index: Int32) {
+        sqlite3_bind_int64(live, index, value)
+    }
+
+    public func bind(_ value: Int, at index: Int32) {
+        sqlite3_bind_int64(live, index, Int64(value))
+    }
+
+    public func bind(_ value: String, at index: Int32) {
+        sqlite3_bind_text(live, index, value, -1, CSQLite_TRANSIENT())
+    }
+
+    public func bind(_ bytes: [UInt8], at index: Int32) {
+        _ = bytes.withUnsafeBytes { raw in
+            // A zero-length blob must still bind as a blob, not as NULL.
+            if raw.isEmpty {
+                sqlite3_bind_zeroblob(live, index, 0)
+            } else {
+                sqlite3_bind_blob(live, index, raw.baseAddress, Int32(raw.count), CSQLite_TRANSIENT())
+            }
+        }
+    }
+
+    public func bindNull(at index: Int32) {
+        sqlite3_bind_null(live, index)
+    }
+
+    public func bind(_ value: DatabaseValue, at index: Int32) {
+        switch value {
+        case .null: bindNull(at: index)
+        case .integer(let v): bind(v, at: index)
+        case .text(let v): bind(v, at: index)
+        case .blob(let v): bind(v, at: index)
+        }
+    }
+
+    /// Resets the statement and binds `arguments` in order.
+    public func reset(_ arguments: [DatabaseValue] = []) {
+        sqlite3_reset(live)
+        sqlite3_clear_bindings(live)
+        for (offset, value) in arguments.enumerated() { bind(value, at: Int32(offset + 1)) }
+    }
+
+    // MARK: Stepping
+
+    /// Advances the statement: `true` when a row is available, `false` when done.
+    @discardableResult
+    public func step() throws(DatabaseError) -> Bool {
+        switch sqlite3_step(live) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = DatabaseError.current(connection, sql: sql)
+            sqlite3_reset(live)
+            throw error
+        }
+    }
+
+    /// Resets, binds, runs to completion and resets again, so the statement holds no read lock.
+    public func execute(_ arguments: [DatabaseValue] = []) throws(DatabaseError) {
+        reset(arguments)
+        defer { sqlite3_reset(live) }
+        while try step() {}
+    }
+
+    /// Runs and returns the first row mapped by `row`, or nil when there is none.
+    public func fetchOne<T>(_ arguments: [DatabaseValue] = [], _ row: (Statement) throws -> T) throws -> T? {
+        reset(arguments)
+        defer { sqlite3_reset(live) }
+        guard try step() else { return nil }
+        return try row(self)
+    }
+
+    /// Runs and maps every row; `rowsMax` bounds memory for callers that read untrusted sizes.
+    public func fetchAll<T>(_ arguments: [DatabaseValue] = [], rowsMax: Int = .max, _ row: (Statement) throws -> T) throws -> [T] {
+        reset(arguments)
+        defer { sqlite3_reset(live) }
+        var rows: [T] = []
+        while rows.count < rowsMax, try step() { rows.append(try row(self)) }
+        return rows
+    }
+
+    // MARK: Columns (indices start at 0, as in SQLite)
+
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(live, column) == SQLITE_NULL }
+
+    public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(live, column) }
+
+    public func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(live, column)) }
+
+    public func text(_ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(live, column) else { return "" }
+        return String(cString: pointer)
+    }
+
+    public func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(live, column))
+        guard count > 0, let pointer = sqlite3_column_blob(live, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+}
+
+/// A value to bind to a statement.
+public enum DatabaseValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+}
+
+extension DatabaseValue: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(stringLiteral value: String) { self = .text(value) }
+}

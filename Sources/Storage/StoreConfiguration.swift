@@ -1,0 +1,31 @@
+import LendingCore
+
+/// Everything the SQLite store runs with; defaults in one place.
+public struct StoreConfiguration: Sendable {
+    /// The database file (created if missing).
+    public var path: String
+    /// Rule set, funders and jurisdiction routing decisions are taken with.
+    public var router: Router
+    /// Commands waiting for the writer; beyond this callers get `StoreError.overloaded`.
+    public var queueCommandsMax = 20_000
+    /// Commands per transaction (group commit). 1 gives one fsync per command.
+    public var batchCommandsMax = 1_024
+    /// How long the writer waits for more commands before committing a batch smaller than
+    /// `batchCommandsMax`. 0: commit what is there; batches then grow with load by themselves.
+    public var batchWindowMicroseconds = 0
+    /// Read connections kept open.
+    public var readConnectionsMax = 4
+    public var busyTimeoutMilliseconds: Int32 = 5_000
+    public var outbox = OutboxPolicy()
+    /// Offset from UTC of the partners' business day (Asia/Shanghai: +8 h).
+    public var businessDayOffsetSeconds: Int64 = 8 * 3_600
+    /// Outbox destination for notifications to the lending platform.
+    public var platformDestination = "platform"
+    /// The actor recorded in audit entries for commands the store applies.
+    public var auditActor = "gateway"
+
+    public init(path: String, router: Router) {
+        self.path = path
+        self.router = router
+    }
+}

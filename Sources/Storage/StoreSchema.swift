@@ -1,0 +1,132 @@
+/// The store's migrations. Append new ones; never edit one that has shipped.
+enum StoreSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-core") { db in try db.execute(v1) }
+        return migrator
+    }
+
+    // Few indexes on purpose: every index is paid on every write of the hot path.
+    private static let v1 = """
+        CREATE TABLE funder (
+            id TEXT PRIMARY KEY NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('pool', 'partner')),
+            currency TEXT NOT NULL,
+            exposure_minor INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE partner_quota (
+            funder_id TEXT NOT NULL REFERENCES funder(id),
+            business_day INTEGER NOT NULL,
+            used_minor INTEGER NOT NULL,
+            PRIMARY KEY (funder_id, business_day)
+        ) WITHOUT ROWID;
+        CREATE TABLE borrower (
+            borrower_ref TEXT PRIMARY KEY NOT NULL,
+            outstanding_minor INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE rule_set (
+            version INTEGER PRIMARY KEY,
+            rules_count INTEGER NOT NULL,
+            first_used_at INTEGER NOT NULL
+        );
+        CREATE TABLE allocation_total (
+            rule_id TEXT NOT NULL,
+            rule_version INTEGER NOT NULL,
+            funder_id TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL,
+            PRIMARY KEY (rule_id, rule_version, funder_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE loan (
+            id INTEGER PRIMARY KEY,
+            loan_ref TEXT NOT NULL UNIQUE,
+            borrower_ref TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+            currency TEXT NOT NULL,
+            term_months INTEGER NOT NULL,
+            annual_rate_bps INTEGER NOT NULL,
+            product TEXT NOT NULL,
+            risk_grade TEXT NOT NULL,
+            region TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            approved_at INTEGER NOT NULL,
+            deadline_at INTEGER NOT NULL,
+            rule_id TEXT NOT NULL,
+            rule_version INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            tranches_open INTEGER NOT NULL
+        );
+        CREATE INDEX loan_awaiting_deadline ON loan(deadline_at) WHERE state = 'awaiting_funding';
+        CREATE TABLE tranche (
+            id INTEGER PRIMARY KEY,
+            loan_id INTEGER NOT NULL REFERENCES loan(id),
+            funder_id TEXT NOT NULL REFERENCES funder(id),
+            kind TEXT NOT NULL,
+            share_bps INTEGER NOT NULL,
+            amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+            state TEXT NOT NULL,
+            quota_day INTEGER
+        );
+        CREATE INDEX tranche_loan ON tranche(loan_id);
+        CREATE TABLE confirmation (
+            id INTEGER PRIMARY KEY,
+            funder_id TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            tranche_id INTEGER NOT NULL REFERENCES tranche(id),
+            outcome TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            UNIQUE (funder_id, serial)
+        );
+        CREATE TABLE repayment (
+            id INTEGER PRIMARY KEY,
+            repayment_ref TEXT NOT NULL UNIQUE,
+            loan_id INTEGER NOT NULL REFERENCES loan(id),
+            principal_minor INTEGER NOT NULL,
+            interest_minor INTEGER NOT NULL,
+            at INTEGER NOT NULL
+        );
+        CREATE TABLE idempotency (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            request_hash BLOB NOT NULL,
+            response BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (scope, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            destination TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            state INTEGER NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE state IN (0, 2);
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            prev_hash BLOB NOT NULL,
+            hash BLOB NOT NULL
+        );
+        CREATE TABLE ledger_account (
+            id INTEGER PRIMARY KEY,
+            code TEXT NOT NULL UNIQUE,
+            currency TEXT NOT NULL,
+            balance_minor INTEGER NOT NULL
+        );
+        CREATE TABLE ledger_transaction (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            at INTEGER NOT NULL
+        );
+        CREATE TABLE ledger_posting (
+            id INTEGER PRIMARY KEY,
+            transaction_id INTEGER NOT NULL REFERENCES ledger_transaction(id),
+            account_id INTEGER NOT NULL REFERENCES ledger_account(id),
+            amount_minor INTEGER NOT NULL CHECK (amount_minor != 0)
+        );
+        """
+}

@@ -1,0 +1,78 @@
+/// Whole-database checks behind `jointlend ledger verify` and `jointlend audit verify`. They
+/// recompute from the rows and compare with what the store keeps, so drift shows.
+public enum StoreVerifier {
+    /// Opens `path` read-only and checks the ledger. Nil when sound, otherwise the first problem.
+    public static func verifyLedger(path: String) throws -> String? {
+        try withReadOnly(path) { try verifyLedger($0) }
+    }
+
+    /// Opens `path` read-only and checks the audit chain. Nil when sound, otherwise the first problem.
+    public static func verifyAudit(path: String) throws -> String? {
+        try withReadOnly(path) { try AuditLog.verify($0) }
+    }
+
+    private static func withReadOnly<T>(_ path: String, _ body: (Database) throws -> T) throws -> T {
+        var configuration = Database.Configuration()
+        configuration.readOnly = true
+        let db = try Database(path: path, configuration: configuration)
+        defer { db.close() }
+        let known = Set(StoreSchema.migrator.migrations.map(\.id))
+        let applied = try db.makeStatement("SELECT id FROM schema_migrations").fetchAll { $0.text(0) }
+        if let unknown = applied.first(where: { !known.contains($0) }) {
+            throw DatabaseMigrator.MigrationError.unknownMigrations([unknown])
+        }
+        guard applied.count == known.count else {
+            throw StoreError.invalidCommand(field: "db", reason: "not a JointLend store (schema missing)")
+        }
+        try db.execute("BEGIN DEFERRED")
+        defer { try? db.execute("COMMIT") }
+        return try body(db)
+    }
+
+    /// The ledger balances; tranche amounts sum to their loans; partner exposure and pool
+    /// positions equal their recomputation from tranches.
+    static func verifyLedger(_ db: Database) throws -> String? {
+        if let problem = try Ledger.verify(db) { return problem }
+        if let problem = try db.makeStatement("""
+            SELECT l.loan_ref, l.state, l.amount_minor,
+                   COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0)
+            FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id
+            GROUP BY l.id
+            HAVING (l.state IN ('awaiting_funding', 'funded') AND l.amount_minor != COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0))
+                OR (l.state = 'unfunded' AND COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0) != 0)
+            LIMIT 1
+            """).fetchOne([], { "loan \($0.text(0)) (\($0.text(1))): amount \($0.int64(2)) but its active tranches sum to \($0.int64(3))" }) {
+            return problem
+        }
+        if let problem = try db.makeStatement("""
+            SELECT l.loan_ref, l.tranches_open, COUNT(t.id) FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id AND t.state IN ('planned', 'requested')
+            GROUP BY l.id HAVING l.tranches_open != COUNT(t.id) LIMIT 1
+            """).fetchOne([], { "loan \($0.text(0)): records \($0.int64(1)) open tranches but has \($0.int64(2))" }) {
+            return problem
+        }
+        if let problem = try db.makeStatement("""
+            SELECT f.id, f.exposure_minor, COALESCE(SUM(t.amount_minor), 0)
+            FROM funder f LEFT JOIN tranche t ON t.funder_id = f.id AND t.state IN ('requested', 'funded')
+            WHERE f.kind = 'partner' GROUP BY f.id HAVING f.exposure_minor != COALESCE(SUM(t.amount_minor), 0) LIMIT 1
+            """).fetchOne([], { "funder \($0.text(0)): exposure \($0.int64(1)) but its requested and funded tranches sum to \($0.int64(2))" }) {
+            return problem
+        }
+        // Positions of tranche money in the ledger must match the tranches themselves.
+        return try db.makeStatement("""
+            WITH expected(code, amount) AS (
+                SELECT 'partner:' || t.funder_id || ':deployed', SUM(t.amount_minor) FROM tranche t
+                WHERE t.kind = 'partner' AND t.state = 'funded' GROUP BY t.funder_id
+                UNION ALL
+                SELECT 'pool:' || t.funder_id || CASE l.state WHEN 'awaiting_funding' THEN ':reserved' ELSE ':deployed' END, SUM(t.amount_minor)
+                FROM tranche t JOIN loan l ON l.id = t.loan_id
+                WHERE t.kind = 'pool' AND t.state = 'funded' GROUP BY 1
+            ),
+            totals(code, amount) AS (SELECT code, SUM(amount) FROM expected GROUP BY code)
+            SELECT a.code, a.balance_minor, COALESCE(x.amount, 0)
+            FROM ledger_account a LEFT JOIN totals x ON x.code = a.code
+            WHERE (a.code LIKE 'partner:%:deployed' OR a.code LIKE 'pool:%:reserved' OR a.code LIKE 'pool:%:deployed')
+              AND a.balance_minor != COALESCE(x.amount, 0)
+            LIMIT 1
+            """).fetchOne { "ledger account \($0.text(0)): balance \($0.int64(1)) but funded tranches sum to \($0.int64(2))" }
+    }
+}

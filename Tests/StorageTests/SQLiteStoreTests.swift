@@ -1,0 +1,177 @@
+import Foundation
+import LendingCore
+import Testing
+@testable import Storage
+
+/// Behaviour specific to the SQLite backend: migrations, the writer's queue and savepoints,
+/// tamper detection on the raw file, and errors that never carry bound values.
+@Suite struct SQLiteStoreTests {
+    typealias F = StoreFixture
+
+    @Test func databaseWrittenByNewerVersionIsRefused() throws {
+        let path = F.temporaryPath()
+        try SQLiteStore(configuration: F.configuration(path: path)).close()
+        let raw = try Database(path: path)
+        try raw.execute("INSERT INTO schema_migrations(id) VALUES ('v999-future')")
+        raw.close()
+        #expect(throws: DatabaseMigrator.MigrationError.unknownMigrations(["v999-future"])) {
+            try SQLiteStore(configuration: F.configuration(path: path)).close()
+        }
+        #expect(throws: DatabaseMigrator.MigrationError.unknownMigrations(["v999-future"])) {
+            _ = try StoreVerifier.verifyLedger(path: path)
+        }
+    }
+
+    @Test func migrationsRunOnceEachInOrderAndAreRecorded() throws {
+        let db = try Database(path: F.temporaryPath())
+        defer { db.close() }
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("a") { try $0.execute("CREATE TABLE t(x INTEGER)") }
+        migrator.registerMigration("b") { try $0.execute("INSERT INTO t VALUES (1)") }
+        try migrator.migrate(db)
+        try migrator.migrate(db)
+        #expect(try migrator.appliedIdentifiers(db) == ["a", "b"])
+        #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 1)
+        // A failing migration leaves nothing behind: its own transaction rolls back.
+        migrator.registerMigration("c") { db in
+            try db.execute("INSERT INTO t VALUES (2)")
+            try db.execute("INSERT INTO no_such_table VALUES (3)")
+        }
+        #expect(throws: DatabaseError.self) { try migrator.migrate(db) }
+        #expect(try migrator.appliedIdentifiers(db) == ["a", "b"])
+        #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 1)
+    }
+
+    @Test func databaseErrorCarriesCodeAndSQLButNeverBoundValues() throws {
+        let db = try Database(path: F.temporaryPath())
+        defer { db.close() }
+        try db.execute("CREATE TABLE person(ref TEXT PRIMARY KEY)")
+        try db.execute("INSERT INTO person(ref) VALUES (?)", [.text("borrower-secret-42")])
+        do {
+            try db.execute("INSERT INTO person(ref) VALUES (?)", [.text("borrower-secret-42")])
+            Issue.record("duplicate insert succeeded")
+        } catch {
+            #expect(error.isUniqueViolation)
+            #expect(error.sql == "INSERT INTO person(ref) VALUES (?)")
+            #expect(!error.description.contains("borrower-secret-42"))
+            #expect(!StoreError.database(error).description.contains("borrower-secret-42"))
+        }
+    }
+
+    @Test func fullQueueAnswersOverloadedWithRetryAfter() async throws {
+        var configuration = F.configuration()
+        configuration.queueCommandsMax = 4
+        let store = try SQLiteStore(configuration: configuration)
+        defer { store.close() }
+        let gate = Gate()
+        // The first job holds the writer, so the next four fill the queue.
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        try await Task.sleep(nanoseconds: 20_000_000)
+        let queued = (0..<4).map { i in
+            Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "\(i)", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
+        }
+        while store.queuedCommandsCount < 4 { try await Task.sleep(nanoseconds: 1_000_000) }
+        do {
+            _ = try await store.write { _ in 1 }
+            Issue.record("a fifth command was accepted into a queue of four")
+        } catch StoreError.overloaded(let retryAfterMilliseconds) {
+            #expect(retryAfterMilliseconds >= 1)
+        }
+        gate.open()
+        try await blocker.value
+        for task in queued { _ = try await task.value }
+        #expect(try await store.balance(account: "y") == 4)
+    }
+
+    @Test func failingCommandRollsBackOnlyItsOwnSavepointInABatch() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        let gate = Gate()
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        try await Task.sleep(nanoseconds: 20_000_000)
+        struct Refused: Error {}
+        let good1 = Task { try await store.write { ctx in
+            try AuditLog.append(ctx, at: 1, actor: "t", action: "good1", payload: [])
+            return try Ledger.post(ctx, .transfer(kind: "t", reference: "1", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1))
+        } }
+        while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let bad = Task { try await store.write { ctx -> Int64 in
+            try AuditLog.append(ctx, at: 2, actor: "t", action: "bad", payload: [])
+            _ = try Ledger.post(ctx, .transfer(kind: "t", reference: "2", at: 0, from: "x", to: "z", currency: "CNY", amountMinor: 10))
+            throw Refused()
+        } }
+        while store.queuedCommandsCount < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let good2 = Task { try await store.write { ctx in
+            try AuditLog.append(ctx, at: 3, actor: "t", action: "good2", payload: [])
+            return try Ledger.post(ctx, .transfer(kind: "t", reference: "3", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1))
+        } }
+        while store.queuedCommandsCount < 3 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.open()
+        try await blocker.value
+        _ = try await good1.value
+        await #expect(throws: Refused.self) { _ = try await bad.value }
+        _ = try await good2.value
+        #expect(try await store.balance(account: "y") == 2)
+        #expect(try await store.balance(account: "z") == 0)
+        #expect(try await store.balance(account: "x") == -2)
+        let actions = try store.read { try $0.cachedStatement("SELECT action FROM audit_log ORDER BY seq").fetchAll { $0.text(0) } }
+        #expect(actions == ["good1", "good2"])
+        #expect(try await store.verifyAudit() == nil)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
+    @Test func tamperedAuditRowIsDetected() async throws {
+        let path = F.temporaryPath()
+        let store = try SQLiteStore(configuration: F.configuration(path: path))
+        for i in 1...5 { try await store.appendAudit(actor: "treasury:maker", action: "rules.propose", payload: Array("version=\(i)".utf8), now: Int64(i)) }
+        #expect(try await store.verifyAudit() == nil)
+        store.close()
+        let raw = try Database(path: path)
+        try raw.execute("UPDATE audit_log SET payload = X'76657273696f6e3d39' WHERE seq = 3")
+        #expect(try AuditLog.verify(raw) == "audit entry 3: hash does not match its contents (entry altered)")
+        try raw.execute("DELETE FROM audit_log WHERE seq = 3")
+        #expect(try AuditLog.verify(raw) == "audit entry 4: expected sequence 3 (an entry is missing)")
+        raw.close()
+        #expect(try StoreVerifier.verifyAudit(path: path) != nil)
+    }
+
+    @Test func driftedBalanceAndUnbalancedRowsAreDetected() async throws {
+        let path = F.temporaryPath()
+        let store = try await F.makeStore(F.configuration(path: path))
+        _ = try await store.intake(F.loan("L-1"), now: F.now)
+        store.close()
+        #expect(try StoreVerifier.verifyLedger(path: path) == nil)
+        let raw = try Database(path: path)
+        defer { raw.close() }
+        try raw.execute("UPDATE ledger_account SET balance_minor = balance_minor + 1 WHERE code = 'pool:P1:reserved'")
+        #expect(try StoreVerifier.verifyLedger(raw) == "ledger account pool:P1:reserved: stored balance 300001 but its postings sum to 300000")
+        try raw.execute("UPDATE ledger_account SET balance_minor = balance_minor - 1 WHERE code = 'pool:P1:reserved'")
+        try raw.execute("UPDATE ledger_posting SET amount_minor = amount_minor + 5 WHERE id = 1")
+        #expect(try StoreVerifier.verifyLedger(raw)?.hasPrefix("ledger transaction 1 does not balance in CNY: sum 5") == true)
+        try raw.execute("UPDATE ledger_posting SET amount_minor = amount_minor - 5 WHERE id = 1")
+        try raw.execute("UPDATE tranche SET amount_minor = amount_minor - 1 WHERE kind = 'partner'")
+        #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1 (awaiting_funding): amount 1000000 but its active tranches sum to 999999")
+    }
+
+    @Test func reopenedStoreContinuesTheAuditChain() async throws {
+        let path = F.temporaryPath()
+        var store: any Store = try await F.makeStore(F.configuration(path: path))
+        _ = try await store.intake(F.loan("L-1"), now: F.now)
+        store.close()
+        store = try SQLiteStore(configuration: F.configuration(path: path))
+        _ = try await store.intake(F.loan("L-2", borrower: "b-2"), now: F.now)
+        #expect(try await store.verifyAudit() == nil)
+        #expect(try await store.loan(id: "L-1")?.state == .awaitingFunding)
+        store.close()
+    }
+}
+
+/// Holds the writer thread until a test opens it (a blocking wait is the point: it stands for a
+/// slow transaction).
+final class Gate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    func wait() { semaphore.wait() }
+    func open() { semaphore.signal() }
+}
