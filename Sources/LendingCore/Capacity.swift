@@ -58,7 +58,15 @@ public struct AllocationTotals: Hashable, Sendable {
 
         /// What each funder has been allocated under this rule.
         public var perFunderMinor: [String: Int64] {
-            Dictionary(uniqueKeysWithValues: zip(funderIds, amountsMinor))
+            get { Dictionary(uniqueKeysWithValues: zip(funderIds, amountsMinor)) }
+            set {
+                funderIds = []
+                amountsMinor = []
+                for (id, amount) in newValue.sorted(by: { $0.key < $1.key }) {
+                    funderIds.append(id)
+                    amountsMinor.append(amount)
+                }
+            }
         }
 
         /// What `funderId` has been allocated (T_f), 0 if nothing.
