@@ -15,6 +15,10 @@ public struct GatewayConfig: Sendable {
     /// Pools' opening balances.
     public var poolBalancesMinor: [String: Int64]
     public var ruleSet: RuleSet
+    /// How the gateway runs: listener, limits, the platform's key, where contracts and data live.
+    public var runtime = RuntimeSettings()
+    /// The folder holding the configuration file: relative paths in it resolve against this.
+    public var baseDirectory = "."
 
     public var fundersById: [String: Funder] { Dictionary(uniqueKeysWithValues: funders.map { ($0.id, $0) }) }
 
@@ -46,8 +50,13 @@ public struct GatewayConfig: Sendable {
         guard data.count <= Limits.fileBytesMax else {
             throw ConfigError(file: path, problems: [DecodingProblem(path: "$", message: "file larger than \(Limits.fileBytesMax) bytes")])
         }
-        return try decode(Array(data), file: path)
+        var config = try decode(Array(data), file: path)
+        config.baseDirectory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        return config
     }
+
+    /// `path` resolved against the configuration file's folder unless absolute.
+    public func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)" }
 
     public static func decode(_ bytes: [UInt8], file: String) throws(ConfigError) -> GatewayConfig {
         let json: JSONValue
@@ -64,7 +73,8 @@ public struct GatewayConfig: Sendable {
 
     static func decode(_ json: JSONValue, log: ProblemLog) -> GatewayConfig? {
         guard let root = ObjectReader(json, path: "$", log: log) else { return nil }
-        root.rejectUnknown(["jurisdiction", "currency", "fundingDeadlineSeconds", "businessDayUtcOffsetSeconds", "funders", "ruleSet"])
+        root.rejectUnknown(["jurisdiction", "currency", "fundingDeadlineSeconds", "businessDayUtcOffsetSeconds", "funders", "ruleSet",
+                            "server", "platform", "contractsDir", "dataDir", "rateLimits", "store", "outbox"])
         var jurisdiction = JurisdictionProfile.none
         if let code = root.string("jurisdiction") {
             if let j = JurisdictionProfile.named(code) { jurisdiction = j } else { log.add("$.jurisdiction", "unknown jurisdiction; expected CN, IN or NONE") }
@@ -94,8 +104,10 @@ public struct GatewayConfig: Sendable {
             ruleSet = decodeRuleSet(rs)
             for p in ruleSet.validationProblems(funders: byId) { log.add("$.ruleSet.\(p.path)", p.message) }
         }
+        let runtime = RuntimeSettings.decode(root)
         return GatewayConfig(jurisdiction: jurisdiction, currency: currency, fundingDeadlineSeconds: deadline,
-                             businessDayUtcOffsetSeconds: offset, funders: funders, poolBalancesMinor: balances, ruleSet: ruleSet)
+                             businessDayUtcOffsetSeconds: offset, funders: funders, poolBalancesMinor: balances, ruleSet: ruleSet,
+                             runtime: runtime)
     }
 
     static func isIdentifier(_ s: String) -> Bool {
