@@ -10,6 +10,8 @@ import Storage
 public final class GatewayAPI: Sendable {
     public let config: GatewayConfig
     public let store: any Store
+    /// Positions read the SQLite store directly (a PostgreSQL store will offer the same read).
+    let positions: (@Sendable (String, Int64) throws -> PartnerPosition)?
     public let contracts: [String: PartnerContract]
     public let metrics: Metrics
     let platformVerifier: PartnerVerifier
@@ -26,6 +28,7 @@ public final class GatewayAPI: Sendable {
         config: GatewayConfig, store: any Store, contracts: [PartnerContract], platformSecret: [UInt8], metrics: Metrics = Metrics(),
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         readiness: @escaping @Sendable () -> String? = { nil },
+        positions: (@Sendable (String, Int64) throws -> PartnerPosition)? = nil,
         testRoutes: (@Sendable (inout HTTP.Router) -> Void)? = nil
     ) throws {
         self.config = config
@@ -34,6 +37,7 @@ public final class GatewayAPI: Sendable {
         self.clock = clock
         self.readiness = readiness
         self.testRoutes = testRoutes
+        self.positions = positions
         var byId: [String: PartnerContract] = [:]
         for c in contracts { byId[c.partnerId] = c }
         self.contracts = byId
@@ -239,7 +243,15 @@ public final class GatewayAPI: Sendable {
         try authenticatePlatform(req, ctx)
         let c = try contract(ctx)
         let f = config.fundersById[c.partnerId]
-        let exposure = try await storeCall { try await store.balance(account: LedgerAccounts.partnerDeployed(c.partnerId)) }
+        let now = clock()
+        let p: PartnerPosition
+        if let positions {
+            p = try positions(c.partnerId, now)
+        } else {
+            let funded = try await storeCall { try await store.balance(account: LedgerAccounts.partnerDeployed(c.partnerId)) }
+            p = PartnerPosition(exposureMinor: funded, quotaUsedTodayMinor: 0, fundedPrincipalMinor: funded)
+        }
+        let exposure = p.exposureMinor
         var members: [(key: String, value: JSONValue)] = [
             ("partnerId", .string(c.partnerId)), ("currency", .string(config.currency.code)),
             ("exposureMinor", .number(String(exposure))),
@@ -249,7 +261,8 @@ public final class GatewayAPI: Sendable {
             members.append(("utilisationBps", .number(String(Apportionment.mulDivHalfEven(exposure, 10_000, limit)))))
         }
         members.append(("dailyQuotaMinor", f?.limits.dailyQuotaMinor.map { .number(String($0)) } ?? .null))
-        members.append(("fundedPrincipalMinor", .number(String(exposure))))
+        members.append(("quotaUsedTodayMinor", .number(String(p.quotaUsedTodayMinor))))
+        members.append(("fundedPrincipalMinor", .number(String(p.fundedPrincipalMinor))))
         return Response.json(JSONWriter.string(.object(members)))
     }
 

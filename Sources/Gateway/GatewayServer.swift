@@ -65,6 +65,9 @@ public final class GatewayServer: Sendable {
         }
         let api = try GatewayAPI(config: config, store: store, contracts: contracts, platformSecret: secret, metrics: metrics,
                                  clock: options.clock, readiness: readiness,
+                                 positions: { [store, offset = config.businessDayUtcOffsetSeconds] id, now in
+                                     try store.partnerPosition(funderId: id, now: now, businessDayOffsetSeconds: offset)
+                                 },
                                  testRoutes: options.testMode ? TestModeRoutes.register : nil)
         self.api = api
         var http = HTTPServer.Configuration()

@@ -50,7 +50,7 @@ import Testing
                         "defaultRule":{"id":"d","funding":{"mode":"split"}}}}
             """
         let p = problems(json)
-        #expect(p.contains("$.extra: unknown field (expected one of: businessDayUtcOffsetSeconds, currency, funders, fundingDeadlineSeconds, jurisdiction, ruleSet)"))
+        #expect(p.contains("$.extra: unknown field (expected one of: businessDayUtcOffsetSeconds, contractsDir, currency, dataDir, funders, fundingDeadlineSeconds, jurisdiction, outbox, platform, rateLimits, ruleSet, server, store)"))
         #expect(p.contains("$.jurisdiction: unknown jurisdiction; expected CN, IN or NONE"))
         #expect(p.contains("$.funders[0].initialBalanceMinor: must be 0...\(Int64.max / 4)"))
         #expect(p.contains("$.funders[1].kind: expected \"pool\" or \"partner\""))
