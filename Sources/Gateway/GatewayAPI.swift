@@ -129,6 +129,10 @@ public final class GatewayAPI: Sendable {
         do { loan = try LoanCodec.decodeLoan(req.body) } catch {
             throw HTTPError(.badRequest, code: "invalid_field", message: error.message, field: error.field)
         }
+        // A loan approved in the future is a clock or data error upstream; the window matches the signature's.
+        if loan.approvedAt > clock() + config.runtime.platform.timestampToleranceSeconds {
+            throw HTTPError(.badRequest, code: "invalid_field", message: "approvedAt is in the future", field: "$.approvedAt")
+        }
         if loan.currency != config.currency {
             throw HTTPError(.badRequest, code: "invalid_field", message: "currency must be \(config.currency.code)", field: "$.currency")
         }
