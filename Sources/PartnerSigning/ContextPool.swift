@@ -20,6 +20,25 @@ final class ContextPool: @unchecked Sendable {
         for context in idle { free(context) }
     }
 
+    /// Takes a prepared context (or makes one); nil only if OpenSSL cannot make one. Pair with
+    /// `recycle` after a successful use, or `discard` after a failed one.
+    @inline(__always)
+    func borrow() -> OpaquePointer? {
+        lock.withLock { idle.popLast() } ?? make()
+    }
+
+    @inline(__always)
+    func recycle(_ context: OpaquePointer) {
+        let kept = lock.withLock { () -> Bool in
+            guard idle.count < Self.idleMax else { return false }
+            idle.append(context)
+            return true
+        }
+        if !kept { free(context) }
+    }
+
+    func discard(_ context: OpaquePointer) { free(context) }
+
     /// Runs `body` with a prepared context. A context whose use failed is freed, not returned,
     /// so a half-finished operation never leaks into the next call.
     func withContext<T>(_ body: (OpaquePointer) throws(SigningError) -> T) throws(SigningError) -> T {

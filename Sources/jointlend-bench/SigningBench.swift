@@ -1,6 +1,218 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PartnerSigning
+
+/// `jointlend-bench signing [--seconds N]`: sign and verify operations per second, one thread,
+/// on a 512-byte message, beside `openssl speed` for the same algorithm measured in the same
+/// run. The machine is shared and noisy, so each algorithm runs `--rounds` rounds of openssl
+/// then ours, back to back, and each side keeps its best round. Prints a table and a JSON line.
 enum SigningBench {
+    static let messageBytes = 512
+    static let targets: [String: Double] = ["HMAC-SHA256": 0.75, "RSA-SHA256": 0.85, "SM2-SM3": 0.85, "ED25519": 0.85]
+
+    struct Row {
+        var algorithm: String
+        var signPerSecond: Double
+        var verifyPerSecond: Double
+        var opensslSignPerSecond: Double
+        var opensslVerifyPerSecond: Double
+        var opensslCommand: String
+
+        var signRatio: Double { opensslSignPerSecond > 0 ? signPerSecond / opensslSignPerSecond : 0 }
+        var verifyRatio: Double { opensslVerifyPerSecond > 0 ? verifyPerSecond / opensslVerifyPerSecond : 0 }
+    }
+
     static func run(_ args: ArraySlice<String>) -> Int32 {
-        print("not built yet")
-        return 2
+        let seconds = intOption(args, "--seconds", default: 2, range: 1...60)
+        rounds = intOption(args, "--rounds", default: 3, range: 1...20)
+        let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        do {
+            var rows: [Row] = []
+            rows.append(try hmac(message, seconds: seconds))
+            rows.append(try rsa(message, seconds: seconds))
+            rows.append(try sm2(message, seconds: seconds))
+            rows.append(try ed25519(message, seconds: seconds))
+            report(rows, seconds: seconds)
+            return 0
+        } catch {
+            writeError("signing bench failed: \(error)")
+            return 1
+        }
+    }
+
+    // MARK: Algorithms
+
+    static func hmac(_ message: [UInt8], seconds: Int) throws -> Row {
+        let key = try HMACSHA256(key: Array("bench-only-secret-0123456789abcdef".utf8))
+        let command = "openssl speed -seconds \(seconds) -elapsed -mr -bytes \(messageBytes) -hmac sha256"
+        let mac = try key.authenticationCode(for: message)
+        let best = try bestOf(
+            openssl: { opensslSpeed(command, parse: macLine) },
+            sign: { try measure(seconds) { _ = try key.authenticationCode(for: message) } },
+            verify: { try measure(seconds) { guard key.isValidAuthenticationCode(mac, for: message) else { throw BenchError.verifyFailed } } })
+        return Row(algorithm: "HMAC-SHA256", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
+                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    }
+
+    static func rsa(_ message: [UInt8], seconds: Int) throws -> Row {
+        let key = try RSA.Signing.PrivateKey.generate(bits: 2048)
+        let publicKey = try key.publicKey
+        let command = "openssl speed -seconds \(seconds) -elapsed -mr rsa2048"
+        let signature = try key.signature(for: message)
+        let best = try bestOf(
+            openssl: { opensslSpeed(command, parse: signVerifyLine("+F2")) },
+            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
+            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
+        return Row(algorithm: "RSA-SHA256", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
+                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    }
+
+    static func sm2(_ message: [UInt8], seconds: Int) throws -> Row {
+        let key = try SM2.Signing.PrivateKey.generate()
+        let publicKey = try key.publicKey
+        let command = "openssl speed -seconds \(seconds) -elapsed -mr sm2"
+        let signature = try key.signature(for: message)
+        let best = try bestOf(
+            openssl: { opensslSpeed(command, parse: signVerifyLine("+F7")) },
+            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
+            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
+        return Row(algorithm: "SM2-SM3", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
+                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    }
+
+    static func ed25519(_ message: [UInt8], seconds: Int) throws -> Row {
+        let key = try Ed25519.Signing.PrivateKey.generate()
+        let publicKey = try key.publicKey
+        let command = "openssl speed -seconds \(seconds) -elapsed -mr ed25519"
+        let signature = try key.signature(for: message)
+        let best = try bestOf(
+            openssl: { opensslSpeed(command, parse: signVerifyLine("+F6")) },
+            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
+            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
+        return Row(algorithm: "ED25519", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
+                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    }
+
+    // MARK: Measuring
+
+    nonisolated(unsafe) static var rounds = 3  // set once in run(), before any measurement
+
+    static func intOption(_ args: ArraySlice<String>, _ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
+        guard let i = args.firstIndex(of: name), args.index(after: i) < args.endIndex, let n = Int(args[args.index(after: i)]), range.contains(n) else {
+            return value
+        }
+        return n
+    }
+
+    /// Best of `rounds` rounds of openssl, then ours (sign, verify).
+    static func bestOf(
+        openssl: () -> (Double, Double)?, sign: () throws -> Double, verify: () throws -> Double
+    ) throws -> (ours: (Double, Double), openssl: (Double, Double)) {
+        var best = ((0.0, 0.0), (0.0, 0.0))
+        for _ in 0..<rounds {
+            let o = openssl() ?? (0, 0)
+            let s = try sign()
+            let v = try verify()
+            best = ((max(best.0.0, s), max(best.0.1, v)), (max(best.1.0, o.0), max(best.1.1, o.1)))
+        }
+        return (best.0, best.1)
+    }
+
+    enum BenchError: Error { case verifyFailed }
+
+    /// Operations per second of `body`, run for `seconds` after a short warm-up.
+    static func measure(_ seconds: Int, _ body: () throws -> Void) throws -> Double {
+        let warmUpEnd = now() + 0.2
+        while now() < warmUpEnd { try body() }
+        let start = now()
+        let end = start + Double(seconds)
+        var count = 0
+        var t = start
+        while t < end {
+            for _ in 0..<16 { try body() }
+            count += 16
+            t = now()
+        }
+        return Double(count) / (t - start)
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// `+F:<n>:hmac(sha256):<bytes/s>` — one figure, the MAC rate, compared with both ours.
+    static func macLine(_ line: Substring) -> (Double, Double)? {
+        let parts = line.split(separator: ":")
+        guard parts.first == "+F", parts.count == 4, let bytesPerSecond = Double(parts[3]) else { return nil }
+        let ops = bytesPerSecond / Double(messageBytes)
+        return (ops, ops)
+    }
+
+    /// `+Fn:<i>:<bits>:[name:]<sign/s>:<verify/s>` — OpenSSL 3.0's machine-readable PKI line.
+    static func signVerifyLine(_ tag: String) -> (Substring) -> (Double, Double)? {
+        { line in
+            let parts = line.split(separator: ":")
+            guard parts.first.map(String.init) == tag, parts.count >= 5,
+                let sign = Double(parts[parts.count - 2]), let verify = Double(parts[parts.count - 1])
+            else { return nil }
+            return (sign, verify)
+        }
+    }
+
+    /// Runs `command` (an `openssl speed` line) and parses its first matching output line.
+    static func opensslSpeed(_ command: String, parse: (Substring) -> (Double, Double)?) -> (Double, Double)? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command.split(separator: " ").map(String.init)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            if let parsed = parse(line) { return parsed }
+        }
+        return nil
+    }
+
+    // MARK: Output
+
+    static func report(_ rows: [Row], seconds: Int) {
+        func f(_ x: Double) -> String { String(format: "%.0f", x) }
+        func r(_ x: Double) -> String { String(format: "%.2f", x) }
+        print("signing: one thread, \(messageBytes)-byte message, \(seconds) s per measurement; openssl speed in the same run")
+        print("algorithm     sign/s      verify/s    openssl sign/s  openssl verify/s  sign ratio  verify ratio  target")
+        for row in rows {
+            let target = targets[row.algorithm] ?? 0
+            let cells = [
+                row.algorithm.padding(toLength: 12, withPad: " ", startingAt: 0), f(row.signPerSecond).padding(toLength: 11, withPad: " ", startingAt: 0),
+                f(row.verifyPerSecond).padding(toLength: 11, withPad: " ", startingAt: 0),
+                f(row.opensslSignPerSecond).padding(toLength: 15, withPad: " ", startingAt: 0),
+                f(row.opensslVerifyPerSecond).padding(toLength: 17, withPad: " ", startingAt: 0), r(row.signRatio).padding(toLength: 11, withPad: " ", startingAt: 0),
+                r(row.verifyRatio).padding(toLength: 13, withPad: " ", startingAt: 0), ">= " + r(target),
+            ]
+            print(cells.joined(separator: "  "))
+        }
+        let json: [[String: Any]] = rows.map { row in
+            [
+                "algorithm": row.algorithm, "sign_per_second": row.signPerSecond.rounded(), "verify_per_second": row.verifyPerSecond.rounded(),
+                "openssl_sign_per_second": row.opensslSignPerSecond.rounded(), "openssl_verify_per_second": row.opensslVerifyPerSecond.rounded(),
+                "sign_ratio": (row.signRatio * 1000).rounded() / 1000, "verify_ratio": (row.verifyRatio * 1000).rounded() / 1000,
+                "target_ratio": targets[row.algorithm] ?? 0, "openssl_command": row.opensslCommand,
+            ]
+        }
+        let object: [String: Any] = ["bench": "signing", "message_bytes": messageBytes, "seconds": seconds, "rows": json]
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func writeError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 }
