@@ -28,13 +28,13 @@ struct AuthorizationHeader {
             let name = rest[..<equals]
             guard !name.isEmpty, name.utf8.allSatisfy(SigningSyntax.isTokenByte) else { throw .headerMalformed(field: Self.fieldName) }
             let afterEquals = rest[rest.index(after: equals)...]
-            guard afterEquals.first == "\"" else { throw .headerMalformed(field: Self.fieldName + "." + name) }
+            guard afterEquals.first == "\"" else { throw .headerMalformed(field: Self.field(name)) }
             let valueStart = afterEquals.index(after: afterEquals.startIndex)
             guard let close = afterEquals[valueStart...].firstIndex(of: "\"") else {
                 throw .headerMalformed(field: Self.fieldName)
             }
             guard !parsed.contains(where: { $0.name == name }) else {
-                throw .headerMalformed(field: Self.fieldName + "." + name + " repeated")
+                throw .headerMalformed(field: Self.field(name) + " repeated")
             }
             parsed.append((name, afterEquals[valueStart..<close]))
             rest = afterEquals[afterEquals.index(after: close)...].drop(while: { $0 == " " })
@@ -46,6 +46,11 @@ struct AuthorizationHeader {
             }
         }
         parameters = parsed
+    }
+
+    /// Names a parameter in an error; a long, attacker-chosen name is not echoed.
+    private static func field(_ name: Substring) -> String {
+        name.utf8.count <= 32 ? fieldName + "." + name : fieldName + ".<parameter>"
     }
 
     func value(_ name: String) -> Substring? {

@@ -13,6 +13,10 @@ public struct PartnerVerifier: Sendable {
     public init(scheme: SigningScheme, keyRing: VerifyingKeyRing, replayGuard: NonceReplayGuard) throws(SigningError) {
         try scheme.validate()
         for entry in keyRing.entries where entry.key.algorithm != scheme.algorithm { throw .algorithmMismatch }
+        // A nonce must be remembered as long as its message could still pass the timestamp check.
+        guard replayGuard.configuration.retentionSeconds >= 2 * scheme.timestampToleranceSeconds else {
+            throw .invalidInput(field: "replay guard retentionSeconds shorter than twice the timestamp tolerance")
+        }
         self.scheme = scheme
         self.keyRing = keyRing
         self.replayGuard = replayGuard

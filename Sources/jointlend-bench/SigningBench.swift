@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import PartnerSigning
 
-/// `jointlend-bench signing [--seconds N]`: sign and verify operations per second, one thread,
+/// `jointlend-bench signing [--seconds N] [--rounds N]`: sign and verify operations per second, one thread,
 /// on a 512-byte message, beside `openssl speed` for the same algorithm measured in the same
 /// run. The machine is shared and noisy, so each algorithm runs `--rounds` rounds of openssl
 /// then ours, back to back, and each side keeps its best round. Prints a table and a JSON line.
@@ -25,15 +25,45 @@ enum SigningBench {
     }
 
     static func run(_ args: ArraySlice<String>) -> Int32 {
-        let seconds = intOption(args, "--seconds", default: 2, range: 1...60)
-        rounds = intOption(args, "--rounds", default: 3, range: 1...20)
+        guard let seconds = intOption(args, "--seconds", default: 2, range: 1...60),
+            let rounds = intOption(args, "--rounds", default: 3, range: 1...20),
+            args.allSatisfy({ !$0.hasPrefix("--") || $0 == "--seconds" || $0 == "--rounds" })
+        else {
+            writeError("USAGE: jointlend-bench signing [--seconds 1-60] [--rounds 1-20]")
+            return 2
+        }
+        let settings = Settings(seconds: seconds, rounds: rounds)
         let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         do {
-            var rows: [Row] = []
-            rows.append(try hmac(message, seconds: seconds))
-            rows.append(try rsa(message, seconds: seconds))
-            rows.append(try sm2(message, seconds: seconds))
-            rows.append(try ed25519(message, seconds: seconds))
+            let hmac = try HMACSHA256(key: Array("bench-only-secret-0123456789abcdef".utf8))
+            let mac = try hmac.authenticationCode(for: message)
+            let rsa = try RSA.Signing.PrivateKey.generate(bits: 2048)
+            let rsaPublic = try rsa.publicKey
+            let rsaSignature = try rsa.signature(for: message)
+            let sm2 = try SM2.Signing.PrivateKey.generate()
+            let sm2Public = try sm2.publicKey
+            let sm2Signature = try sm2.signature(for: message)
+            let ed25519 = try Ed25519.Signing.PrivateKey.generate()
+            let ed25519Public = try ed25519.publicKey
+            let ed25519Signature = try ed25519.signature(for: message)
+            let rows = [
+                try compare(
+                    "HMAC-SHA256", settings, openssl: "-bytes \(messageBytes) -hmac sha256", parse: macLine,
+                    sign: { _ = try hmac.authenticationCode(for: message) },
+                    verify: { hmac.isValidAuthenticationCode(mac, for: message) }),
+                try compare(
+                    "RSA-SHA256", settings, openssl: "rsa2048", parse: signVerifyLine("+F2"),
+                    sign: { _ = try rsa.signature(for: message) },
+                    verify: { rsaPublic.isValidSignature(rsaSignature, for: message) }),
+                try compare(
+                    "SM2-SM3", settings, openssl: "sm2", parse: signVerifyLine("+F7"),
+                    sign: { _ = try sm2.signature(for: message) },
+                    verify: { sm2Public.isValidSignature(sm2Signature, for: message) }),
+                try compare(
+                    "ED25519", settings, openssl: "ed25519", parse: signVerifyLine("+F6"),
+                    sign: { _ = try ed25519.signature(for: message) },
+                    verify: { ed25519Public.isValidSignature(ed25519Signature, for: message) }),
+            ]
             report(rows, seconds: seconds)
             return 0
         } catch {
@@ -42,85 +72,41 @@ enum SigningBench {
         }
     }
 
-    // MARK: Algorithms
-
-    static func hmac(_ message: [UInt8], seconds: Int) throws -> Row {
-        let key = try HMACSHA256(key: Array("bench-only-secret-0123456789abcdef".utf8))
-        let command = "openssl speed -seconds \(seconds) -elapsed -mr -bytes \(messageBytes) -hmac sha256"
-        let mac = try key.authenticationCode(for: message)
-        let best = try bestOf(
-            openssl: { opensslSpeed(command, parse: macLine) },
-            sign: { try measure(seconds) { _ = try key.authenticationCode(for: message) } },
-            verify: { try measure(seconds) { guard key.isValidAuthenticationCode(mac, for: message) else { throw BenchError.verifyFailed } } })
-        return Row(algorithm: "HMAC-SHA256", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
-                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    struct Settings {
+        var seconds: Int
+        var rounds: Int
     }
 
-    static func rsa(_ message: [UInt8], seconds: Int) throws -> Row {
-        let key = try RSA.Signing.PrivateKey.generate(bits: 2048)
-        let publicKey = try key.publicKey
-        let command = "openssl speed -seconds \(seconds) -elapsed -mr rsa2048"
-        let signature = try key.signature(for: message)
-        let best = try bestOf(
-            openssl: { opensslSpeed(command, parse: signVerifyLine("+F2")) },
-            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
-            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
-        return Row(algorithm: "RSA-SHA256", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
-                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
-    }
+    enum BenchError: Error { case verifyFailed }
 
-    static func sm2(_ message: [UInt8], seconds: Int) throws -> Row {
-        let key = try SM2.Signing.PrivateKey.generate()
-        let publicKey = try key.publicKey
-        let command = "openssl speed -seconds \(seconds) -elapsed -mr sm2"
-        let signature = try key.signature(for: message)
-        let best = try bestOf(
-            openssl: { opensslSpeed(command, parse: signVerifyLine("+F7")) },
-            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
-            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
-        return Row(algorithm: "SM2-SM3", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
-                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
-    }
-
-    static func ed25519(_ message: [UInt8], seconds: Int) throws -> Row {
-        let key = try Ed25519.Signing.PrivateKey.generate()
-        let publicKey = try key.publicKey
-        let command = "openssl speed -seconds \(seconds) -elapsed -mr ed25519"
-        let signature = try key.signature(for: message)
-        let best = try bestOf(
-            openssl: { opensslSpeed(command, parse: signVerifyLine("+F6")) },
-            sign: { try measure(seconds) { _ = try key.signature(for: message) } },
-            verify: { try measure(seconds) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError.verifyFailed } } })
-        return Row(algorithm: "ED25519", signPerSecond: best.ours.0, verifyPerSecond: best.ours.1,
-                   opensslSignPerSecond: best.openssl.0, opensslVerifyPerSecond: best.openssl.1, opensslCommand: command)
+    /// One row: `rounds` rounds of `openssl speed` then ours (sign, verify), back to back; each
+    /// side keeps its best round, since noise from other work on the machine only ever slows.
+    static func compare(
+        _ algorithm: String, _ settings: Settings, openssl arguments: String, parse: (Substring) -> (Double, Double)?,
+        sign: () throws -> Void, verify: () -> Bool
+    ) throws -> Row {
+        let command = "openssl speed -seconds \(settings.seconds) -elapsed -mr \(arguments)"
+        var ours = (0.0, 0.0)
+        var theirs = (0.0, 0.0)
+        for _ in 0..<settings.rounds {
+            let o = opensslSpeed(command, parse: parse) ?? (0, 0)
+            let s = try measure(settings.seconds, sign)
+            let v = try measure(settings.seconds) { guard verify() else { throw BenchError.verifyFailed } }
+            ours = (max(ours.0, s), max(ours.1, v))
+            theirs = (max(theirs.0, o.0), max(theirs.1, o.1))
+        }
+        return Row(algorithm: algorithm, signPerSecond: ours.0, verifyPerSecond: ours.1,
+                   opensslSignPerSecond: theirs.0, opensslVerifyPerSecond: theirs.1, opensslCommand: command)
     }
 
     // MARK: Measuring
 
-    nonisolated(unsafe) static var rounds = 3  // set once in run(), before any measurement
-
-    static func intOption(_ args: ArraySlice<String>, _ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
-        guard let i = args.firstIndex(of: name), args.index(after: i) < args.endIndex, let n = Int(args[args.index(after: i)]), range.contains(n) else {
-            return value
-        }
+    /// The value of `name`, `value` if absent, nil if present but not an integer in `range`.
+    static func intOption(_ args: ArraySlice<String>, _ name: String, default value: Int, range: ClosedRange<Int>) -> Int? {
+        guard let i = args.firstIndex(of: name) else { return value }
+        guard args.index(after: i) < args.endIndex, let n = Int(args[args.index(after: i)]), range.contains(n) else { return nil }
         return n
     }
-
-    /// Best of `rounds` rounds of openssl, then ours (sign, verify).
-    static func bestOf(
-        openssl: () -> (Double, Double)?, sign: () throws -> Double, verify: () throws -> Double
-    ) throws -> (ours: (Double, Double), openssl: (Double, Double)) {
-        var best = ((0.0, 0.0), (0.0, 0.0))
-        for _ in 0..<rounds {
-            let o = openssl() ?? (0, 0)
-            let s = try sign()
-            let v = try verify()
-            best = ((max(best.0.0, s), max(best.0.1, v)), (max(best.1.0, o.0), max(best.1.1, o.1)))
-        }
-        return (best.0, best.1)
-    }
-
-    enum BenchError: Error { case verifyFailed }
 
     /// Operations per second of `body`, run for `seconds` after a short warm-up.
     static func measure(_ seconds: Int, _ body: () throws -> Void) throws -> Double {

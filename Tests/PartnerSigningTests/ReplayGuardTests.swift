@@ -72,3 +72,13 @@ final class Counter: @unchecked Sendable {
     func increment() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
 }
+
+@Suite struct ReplayGuardConfigurationTests {
+    @Test func aGuardThatForgetsBeforeTheWindowClosesIsRefused() throws {
+        let scheme = SchemeHarness.scheme(.jl1, .hmacSHA256)
+        let ring = try VerifyingKeyRing([.init(id: "k", key: Fixtures.signingKey(.hmacSHA256).verifyingKey)])
+        let short = NonceReplayGuard(configuration: .init(retentionSeconds: 599))
+        #expect(throws: SigningError.self) { try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: short) }
+        _ = try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: NonceReplayGuard(configuration: .init(retentionSeconds: 600)))
+    }
+}
