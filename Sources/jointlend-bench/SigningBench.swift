@@ -27,12 +27,14 @@ enum SigningBench {
     static func run(_ args: ArraySlice<String>) -> Int32 {
         guard let seconds = intOption(args, "--seconds", default: 2, range: 1...60),
             let rounds = intOption(args, "--rounds", default: 3, range: 1...20),
-            args.allSatisfy({ !$0.hasPrefix("--") || $0 == "--seconds" || $0 == "--rounds" })
+            args.allSatisfy({ !$0.hasPrefix("--") || ["--seconds", "--rounds", "--only"].contains($0) })
         else {
-            writeError("USAGE: jointlend-bench signing [--seconds 1-60] [--rounds 1-20]")
+            writeError("USAGE: jointlend-bench signing [--seconds 1-60] [--rounds 1-20] [--only ALGORITHM]")
             return 2
         }
-        let settings = Settings(seconds: seconds, rounds: rounds)
+        var only: String?
+        if let i = args.firstIndex(of: "--only"), args.index(after: i) < args.endIndex { only = args[args.index(after: i)] }
+        let settings = Settings(seconds: seconds, rounds: rounds, only: only)
         let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         do {
             let hmac = try HMACSHA256(key: Array("bench-only-secret-0123456789abcdef".utf8))
@@ -75,6 +77,8 @@ enum SigningBench {
     struct Settings {
         var seconds: Int
         var rounds: Int
+        /// Run one algorithm only (e.g. under a profiler); the others report zeros.
+        var only: String?
     }
 
     enum BenchError: Error { case verifyFailed }
@@ -88,7 +92,7 @@ enum SigningBench {
         let command = "openssl speed -seconds \(settings.seconds) -elapsed -mr \(arguments)"
         var ours = (0.0, 0.0)
         var theirs = (0.0, 0.0)
-        for _ in 0..<settings.rounds {
+        for _ in 0..<settings.rounds where settings.only == nil || settings.only == algorithm {
             let o = opensslSpeed(command, parse: parse) ?? (0, 0)
             let s = try measure(settings.seconds, sign)
             let v = try measure(settings.seconds) { guard verify() else { throw BenchError.verifyFailed } }
