@@ -68,7 +68,7 @@ public struct PartnerVerifier: Sendable {
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
         let header = try AuthorizationHeader(parsing: value)
-        guard header.token == scheme.authorizationToken else { throw .algorithmMismatch }
+        guard header.tokenIs(scheme.authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
             guard let mchid = header.value("mchid"), mchid.utf8.count <= SigningSyntax.merchantIDBytesMax else {

@@ -66,7 +66,9 @@ enum SigningBench {
                     sign: { _ = try ed25519.signature(for: message) },
                     verify: { ed25519Public.isValidSignature(ed25519Signature, for: message) }),
             ]
-            report(rows, seconds: seconds)
+            let keys: [SigningKey] = [.hmacSHA256(hmac), .rsaSHA256(rsa), .sm2SM3(sm2), .ed25519(ed25519)]
+            let schemeRows = try keys.map { try schemePath($0, settings, body: message) }
+            report(rows, schemeRows, seconds: seconds)
             return 0
         } catch {
             writeError("signing bench failed: \(error)")
@@ -101,6 +103,54 @@ enum SigningBench {
         }
         return Row(algorithm: algorithm, signPerSecond: ours.0, verifyPerSecond: ours.1,
                    opensslSignPerSecond: theirs.0, opensslVerifyPerSecond: theirs.1, opensslCommand: command)
+    }
+
+    // MARK: Whole scheme path
+
+    struct SchemeRow {
+        var algorithm: String
+        var signPerSecond: Double
+        var verifyPerSecond: Double
+    }
+
+    /// Distinct pre-signed requests cycled through by the verify loop; the replay guard is
+    /// replaced after each cycle so every verification is of a fresh nonce.
+    static let schemeBatch = 1024
+
+    /// `jl1` request signing and verification as the gateway does it: message building, header
+    /// rendering and parsing, key lookup, freshness and the replay guard around the primitive.
+    static func schemePath(_ key: SigningKey, _ settings: Settings, body: [UInt8]) throws -> SchemeRow {
+        let algorithm = key.algorithm
+        guard settings.only == nil || settings.only == algorithm.rawValue else { return SchemeRow(algorithm: algorithm.rawValue, signPerSecond: 0, verifyPerSecond: 0) }
+        let scheme = SigningScheme(format: .jl1, algorithm: algorithm)
+        let signer = try PartnerSigner(scheme: scheme, keyRing: KeyRing([.init(id: "bench-key", key: key)]))
+        let ring = try VerifyingKeyRing([.init(id: "bench-key", key: key.verifyingKey)])
+        let timestamp: Int64 = 1_763_700_000
+        let nonces = (0..<schemeBatch).map { "bench-nonce-\(1_000_000 + $0)" }
+        var signed: [SignedMessage] = []
+        for nonce in nonces {
+            signed.append(try signer.sign(.request, method: "POST", pathAndQuery: "/v1/fundings?loan=L-1", body: body, timestamp: timestamp, nonce: nonce))
+        }
+        var best = (0.0, 0.0)
+        for _ in 0..<settings.rounds {
+            var i = 0
+            let sign = try measure(settings.seconds) {
+                _ = try signer.sign(.request, method: "POST", pathAndQuery: "/v1/fundings?loan=L-1", body: body, timestamp: timestamp, nonce: nonces[i % schemeBatch])
+                i += 1
+            }
+            var verifier = try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: NonceReplayGuard())
+            var j = 0
+            let verify = try measure(settings.seconds) {
+                if j == schemeBatch {
+                    j = 0
+                    verifier = try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: NonceReplayGuard())
+                }
+                _ = try verifier.verify(.request, method: "POST", pathAndQuery: "/v1/fundings?loan=L-1", headers: signed[j].headers, body: body, now: timestamp)
+                j += 1
+            }
+            best = (max(best.0, sign), max(best.1, verify))
+        }
+        return SchemeRow(algorithm: algorithm.rawValue, signPerSecond: best.0, verifyPerSecond: best.1)
     }
 
     // MARK: Measuring
@@ -172,7 +222,7 @@ enum SigningBench {
 
     // MARK: Output
 
-    static func report(_ rows: [Row], seconds: Int) {
+    static func report(_ rows: [Row], _ schemeRows: [SchemeRow], seconds: Int) {
         func f(_ x: Double) -> String { String(format: "%.0f", x) }
         func r(_ x: Double) -> String { String(format: "%.2f", x) }
         print("signing: one thread, \(messageBytes)-byte message, \(seconds) s per measurement; openssl speed in the same run")
@@ -196,7 +246,24 @@ enum SigningBench {
                 "target_ratio": targets[row.algorithm] ?? 0, "openssl_command": row.opensslCommand,
             ]
         }
-        let object: [String: Any] = ["bench": "signing", "message_bytes": messageBytes, "seconds": seconds, "rows": json]
+        print("")
+        print("jl1 request, whole path (message, header, parse, key ring, freshness, replay guard), \(messageBytes)-byte body")
+        print("algorithm     sign/s      verify/s    of primitive sign  of primitive verify")
+        for (row, primitive) in zip(schemeRows, rows) {
+            let cells = [
+                row.algorithm.padding(toLength: 12, withPad: " ", startingAt: 0), f(row.signPerSecond).padding(toLength: 11, withPad: " ", startingAt: 0),
+                f(row.verifyPerSecond).padding(toLength: 11, withPad: " ", startingAt: 0),
+                r(primitive.signPerSecond > 0 ? row.signPerSecond / primitive.signPerSecond : 0).padding(toLength: 17, withPad: " ", startingAt: 0),
+                r(primitive.verifyPerSecond > 0 ? row.verifyPerSecond / primitive.verifyPerSecond : 0),
+            ]
+            print(cells.joined(separator: "  "))
+        }
+        let schemeJSON: [[String: Any]] = schemeRows.map {
+            ["algorithm": $0.algorithm, "format": "jl1", "sign_per_second": $0.signPerSecond.rounded(), "verify_per_second": $0.verifyPerSecond.rounded()]
+        }
+        let object: [String: Any] = [
+            "bench": "signing", "message_bytes": messageBytes, "seconds": seconds, "rows": json, "scheme_rows": schemeJSON,
+        ]
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             print(String(decoding: data, as: UTF8.self))
         }
