@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import PartnerSigning
 
-/// `jointlend-bench signing [--seconds N] [--rounds N]`: sign and verify operations per second, one thread,
+/// `jointlend-bench signing [--seconds N] [--rounds N] [--only ALGORITHM] [--wall-clock]`: sign and verify operations per second, one thread,
 /// on a 512-byte message, beside `openssl speed` for the same algorithm measured in the same
 /// run. The machine is shared and noisy, so each algorithm runs `--rounds` rounds of openssl
 /// then ours, back to back, and each side keeps its best round. Prints a table and a JSON line.
@@ -27,14 +27,14 @@ enum SigningBench {
     static func run(_ args: ArraySlice<String>) -> Int32 {
         guard let seconds = intOption(args, "--seconds", default: 2, range: 1...60),
             let rounds = intOption(args, "--rounds", default: 3, range: 1...20),
-            args.allSatisfy({ !$0.hasPrefix("--") || ["--seconds", "--rounds", "--only"].contains($0) })
+            args.allSatisfy({ !$0.hasPrefix("--") || ["--seconds", "--rounds", "--only", "--wall-clock"].contains($0) })
         else {
-            writeError("USAGE: jointlend-bench signing [--seconds 1-60] [--rounds 1-20] [--only ALGORITHM]")
+            writeError("USAGE: jointlend-bench signing [--seconds 1-60] [--rounds 1-20] [--only ALGORITHM] [--wall-clock]")
             return 2
         }
         var only: String?
         if let i = args.firstIndex(of: "--only"), args.index(after: i) < args.endIndex { only = args[args.index(after: i)] }
-        let settings = Settings(seconds: seconds, rounds: rounds, only: only)
+        let settings = Settings(seconds: seconds, rounds: rounds, wallClock: args.contains("--wall-clock"), only: only)
         let message = (0..<messageBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         do {
             let hmac = try HMACSHA256(key: Array("bench-only-secret-0123456789abcdef".utf8))
@@ -68,7 +68,7 @@ enum SigningBench {
             ]
             let keys: [SigningKey] = [.hmacSHA256(hmac), .rsaSHA256(rsa), .sm2SM3(sm2), .ed25519(ed25519)]
             let schemeRows = try keys.map { try schemePath($0, settings, body: message) }
-            report(rows, schemeRows, seconds: seconds)
+            report(rows, schemeRows, settings)
             return 0
         } catch {
             writeError("signing bench failed: \(error)")
@@ -79,6 +79,8 @@ enum SigningBench {
     struct Settings {
         var seconds: Int
         var rounds: Int
+        /// Wall-clock time on both sides (`-elapsed`) instead of CPU time.
+        var wallClock: Bool
         /// Run one algorithm only (e.g. under a profiler); the others report zeros.
         var only: String?
     }
@@ -91,13 +93,13 @@ enum SigningBench {
         _ algorithm: String, _ settings: Settings, openssl arguments: String, parse: (Substring) -> (Double, Double)?,
         sign: () throws -> Void, verify: () -> Bool
     ) throws -> Row {
-        let command = "openssl speed -seconds \(settings.seconds) -elapsed -mr \(arguments)"
+        let command = "openssl speed -seconds \(settings.seconds)\(settings.wallClock ? " -elapsed" : "") -mr \(arguments)"
         var ours = (0.0, 0.0)
         var theirs = (0.0, 0.0)
         for _ in 0..<settings.rounds where settings.only == nil || settings.only == algorithm {
             let o = opensslSpeed(command, parse: parse) ?? (0, 0)
-            let s = try measure(settings.seconds, sign)
-            let v = try measure(settings.seconds) { guard verify() else { throw BenchError.verifyFailed } }
+            let s = try measure(settings.seconds, wallClock: settings.wallClock, sign)
+            let v = try measure(settings.seconds, wallClock: settings.wallClock) { guard verify() else { throw BenchError.verifyFailed } }
             ours = (max(ours.0, s), max(ours.1, v))
             theirs = (max(theirs.0, o.0), max(theirs.1, o.1))
         }
@@ -134,13 +136,13 @@ enum SigningBench {
         var best = (0.0, 0.0)
         for _ in 0..<settings.rounds {
             var i = 0
-            let sign = try measure(settings.seconds) {
+            let sign = try measure(settings.seconds, wallClock: settings.wallClock) {
                 _ = try signer.sign(.request, method: "POST", pathAndQuery: "/v1/fundings?loan=L-1", body: body, timestamp: timestamp, nonce: nonces[i % schemeBatch])
                 i += 1
             }
             var verifier = try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: NonceReplayGuard())
             var j = 0
-            let verify = try measure(settings.seconds) {
+            let verify = try measure(settings.seconds, wallClock: settings.wallClock) {
                 if j == schemeBatch {
                     j = 0
                     verifier = try PartnerVerifier(scheme: scheme, keyRing: ring, replayGuard: NonceReplayGuard())
@@ -162,25 +164,28 @@ enum SigningBench {
         return n
     }
 
-    /// Operations per second of `body`, run for `seconds` after a short warm-up.
-    static func measure(_ seconds: Int, _ body: () throws -> Void) throws -> Double {
-        let warmUpEnd = now() + 0.2
-        while now() < warmUpEnd { try body() }
-        let start = now()
+    /// Operations per second of `body`, run for `seconds` after a short warm-up. By default time
+    /// is this thread's CPU time, as `openssl speed` without `-elapsed` uses its CPU time: on a
+    /// machine shared with other builds, wall-clock rates swing by tens of percent.
+    static func measure(_ seconds: Int, wallClock: Bool, _ body: () throws -> Void) throws -> Double {
+        let clock = wallClock ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID
+        let warmUpEnd = now(clock) + 0.2
+        while now(clock) < warmUpEnd { try body() }
+        let start = now(clock)
         let end = start + Double(seconds)
         var count = 0
         var t = start
         while t < end {
             for _ in 0..<16 { try body() }
             count += 16
-            t = now()
+            t = now(clock)
         }
         return Double(count) / (t - start)
     }
 
-    static func now() -> Double {
+    static func now(_ clock: clockid_t) -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(clock, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
@@ -222,10 +227,12 @@ enum SigningBench {
 
     // MARK: Output
 
-    static func report(_ rows: [Row], _ schemeRows: [SchemeRow], seconds: Int) {
+    static func report(_ rows: [Row], _ schemeRows: [SchemeRow], _ settings: Settings) {
+        let seconds = settings.seconds
         func f(_ x: Double) -> String { String(format: "%.0f", x) }
         func r(_ x: Double) -> String { String(format: "%.2f", x) }
-        print("signing: one thread, \(messageBytes)-byte message, \(seconds) s per measurement; openssl speed in the same run")
+        let clock = settings.wallClock ? "wall-clock" : "CPU"
+        print("signing: one thread, \(messageBytes)-byte message, \(seconds) s \(clock) time per measurement, best of \(settings.rounds) rounds; openssl speed in the same run")
         print("algorithm     sign/s      verify/s    openssl sign/s  openssl verify/s  sign ratio  verify ratio  target")
         for row in rows {
             let target = targets[row.algorithm] ?? 0
@@ -262,7 +269,8 @@ enum SigningBench {
             ["algorithm": $0.algorithm, "format": "jl1", "sign_per_second": $0.signPerSecond.rounded(), "verify_per_second": $0.verifyPerSecond.rounded()]
         }
         let object: [String: Any] = [
-            "bench": "signing", "message_bytes": messageBytes, "seconds": seconds, "rows": json, "scheme_rows": schemeJSON,
+            "bench": "signing", "message_bytes": messageBytes, "seconds": seconds, "rounds": settings.rounds, "clock": clock, "rows": json,
+            "scheme_rows": schemeJSON,
         ]
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             print(String(decoding: data, as: UTF8.self))
