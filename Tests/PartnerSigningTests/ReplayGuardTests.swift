@@ -40,8 +40,10 @@ import Testing
         for second in 0..<200 {
             for i in 0..<20 { try replayGuard.record(keyID: "k", nonce: "nonce-\(second)-\(i)-padding", now: Int64(second)) }
         }
-        // 20 per second retained for 10 seconds.
-        #expect(replayGuard.count <= 220)
+        // 20 per second held through 10 seconds of retention (220), plus what a shard not touched
+        // in the last second or two still holds: eviction is lazy, per shard. 4000 were recorded.
+        #expect(replayGuard.count >= 220)
+        #expect(replayGuard.count <= 300)
     }
 
     @Test func concurrentRecordsAcceptEachNonceExactlyOnce() throws {
