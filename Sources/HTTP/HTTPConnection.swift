@@ -109,7 +109,11 @@ final class HTTPConnection {
                 return
             }
             guard let request else {
-                if parser.isReadingBody && bodyStartNanoseconds == nil { bodyStartNanoseconds = loop.nowNanoseconds }
+                if parser.isReadingBody && bodyStartNanoseconds == nil {
+                    bodyStartNanoseconds = loop.nowNanoseconds
+                    // Limits were checked on the head, so the body is welcome.
+                    if parser.isAwaitingContinue { enqueue(Self.continueResponse) }
+                }
                 return
             }
             bodyStartNanoseconds = nil
@@ -118,13 +122,15 @@ final class HTTPConnection {
         }
     }
 
+    private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
     /// A request that cannot be parsed: answer its status, then close.
     private func refuse(_ error: HTTPParseError) {
         closeAfterResponses = true
         let requestID = loop.makeRequestID()
         var bytes: [UInt8] = []
         HTTPError(error).response.serialize(into: &bytes, requestID: requestID, close: true)
-        loop.core.observer?(RequestMetrics(method: .GET, routePattern: "", status: error.status.code, durationNanoseconds: 0))
+        loop.core.observer?(RequestMetrics(method: nil, routePattern: "", status: error.status.code, durationNanoseconds: 0))
         enqueue(bytes)
     }
 

@@ -48,6 +48,26 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            var interim = ""
+            let deadline = nowMilliseconds() + 2_000
+            while !interim.contains("\r\n\r\n") && nowMilliseconds() < deadline {
+                client.pump(milliseconds: 20)
+                interim = String(decoding: client.peek(), as: UTF8.self)
+            }
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n")
+            client.send("body")
+            let responses = try client.responses(1)
+            #expect(responses.first?.status == 200)
+            #expect(responses.first?.bodyText == "body")
+        }
+    }
+
     @Test func requestIDIsTakenWhenSaneAndGeneratedOtherwise() async throws {
         try await offPool {
             let server = try startServer(routes: standardRoutes)
