@@ -68,6 +68,10 @@ public struct Response: Sendable {
 
     /// Header text without CR or LF, so a value built from input cannot inject a header.
     private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
+        if !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            out.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 { out.append(byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
     }
 
