@@ -17,6 +17,9 @@ final class HTTPConnection {
     private let fd: Int32
     private let remoteAddress: String?
     private var parser: HTTPRequestParser
+    /// Copied from the configuration: read for every request.
+    private let pipelinedRequestsMax: Int
+    private let writeBufferBytesMax: Int
     private var output: [UInt8] = []
     private var outputIndex = 0
     private var slots: [Slot] = []
@@ -43,6 +46,8 @@ final class HTTPConnection {
         self.fd = transport.fileDescriptor
         self.remoteAddress = remoteAddress
         self.parser = HTTPRequestParser(limits: loop.core.configuration.parserLimits)
+        self.pipelinedRequestsMax = loop.core.configuration.pipelinedRequestsMax
+        self.writeBufferBytesMax = loop.core.configuration.writeBufferBytesMax
         self.interest = CPosix_EPOLLIN
         self.lastActivityNanoseconds = loop.nowNanoseconds
         self.lastWriteProgressNanoseconds = loop.nowNanoseconds
@@ -54,8 +59,8 @@ final class HTTPConnection {
     /// Whether another request may be parsed now (the pipelining and output bounds).
     private var acceptsRequests: Bool {
         !lingering && !closeAfterResponses
-            && pendingResponseCount < loop.core.configuration.pipelinedRequestsMax
-            && unsentByteCount < loop.core.configuration.writeBufferBytesMax
+            && pendingResponseCount < pipelinedRequestsMax
+            && unsentByteCount < writeBufferBytesMax
     }
 
     private var wantsInput: Bool { lingering || acceptsRequests }
@@ -173,14 +178,19 @@ final class HTTPConnection {
         }
         let handlerCloses = response.asksToClose
         if handlerCloses { closeAfterResponses = true }
-        var bytes: [UInt8] = []
-        response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+        if pendingResponseCount == 0 {
+            // Nothing is waiting ahead of it: serialise straight into the output.
+            response.serialize(into: &output, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+        } else {
+            var bytes: [UInt8] = []
+            response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+            slots.append(Slot(bytes: bytes))
+        }
         if let observer = core.observer {
             observer(RequestMetrics(
                 method: request.method, routePattern: pattern, status: response.status.code,
                 durationNanoseconds: MonotonicClock.nanoseconds() &- start))
         }
-        enqueue(bytes)
     }
 
     private func runAsync(
