@@ -150,6 +150,7 @@ final class HTTPConnection {
         let close = !request.keepAlive || loop.isStopping
         if close { closeAfterResponses = true }
         let omitBody = request.method == .HEAD
+        let http10 = request.version == .http1_0
         let start = loop.nowNanoseconds
         let context = RequestContext(requestID: requestID, remoteAddress: remoteAddress, logger: core.logger)
         let response: Response
@@ -172,7 +173,7 @@ final class HTTPConnection {
                     }
                 }
             case let .async(handler):
-                runAsync(handler, request, routed, close: close, omitBody: omitBody, start: start)
+                runAsync(handler, request, routed, close: close, omitBody: omitBody, http10: http10, start: start)
                 return
             }
         }
@@ -180,10 +181,10 @@ final class HTTPConnection {
         if handlerCloses { closeAfterResponses = true }
         if pendingResponseCount == 0 {
             // Nothing is waiting ahead of it: serialise straight into the output.
-            response.serialize(into: &output, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+            response.serialize(into: &output, requestID: requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
         } else {
             var bytes: [UInt8] = []
-            response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+            response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
             slots.append(Slot(bytes: bytes))
         }
         if let observer = core.observer {
@@ -195,7 +196,7 @@ final class HTTPConnection {
 
     private func runAsync(
         _ handler: @escaping AsyncHandler, _ request: Request, _ context: RequestContext,
-        close: Bool, omitBody: Bool, start: UInt64
+        close: Bool, omitBody: Bool, http10: Bool, start: UInt64
     ) {
         let sequence = headSequence + UInt64(pendingResponseCount)
         slots.append(Slot(bytes: nil, startNanoseconds: start))
@@ -213,7 +214,7 @@ final class HTTPConnection {
             }
             let handlerCloses = response.asksToClose
             var serialized: [UInt8] = []
-            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody)
+            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
             let bytes = serialized
             observer?(RequestMetrics(
                 method: request.method, routePattern: context.routePattern, status: response.status.code,

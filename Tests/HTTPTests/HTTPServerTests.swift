@@ -32,6 +32,21 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func http10KeepAliveIsAnnouncedAndPlainHttp10Closes() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "keep-alive")
+            client.send("GET /slow/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "keep-alive")
+            client.send("GET /healthz HTTP/1.0\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "close")
+            #expect(client.waitForClose(milliseconds: 2_000))
+        }
+    }
+
     @Test func pipelinedResponsesKeepRequestOrderAcrossAsyncAndSyncHandlers() async throws {
         try await offPool {
             let server = try startServer(routes: standardRoutes)
