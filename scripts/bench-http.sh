@@ -93,8 +93,10 @@ SWIFT
 module CPosix { header "$PWD/Sources/CPosix/include/CPosix.h" export * }
 MAP
     clang -O2 -c Sources/CPosix/CPosix.c -I Sources/CPosix/include -o "$work/server/CPosix.o"
-    swiftc -O -wmo -module-name HTTPBench -I "$work/server" Sources/HTTP/*.swift "$work/server/main.swift" \
-      "$work/server/CPosix.o" -o .build/bench-http/http-bench-server
+    repo=$PWD
+    # From the scratch directory, so no compiler by-products land in the work tree.
+    (cd "$work/server" && swiftc -O -wmo -module-name HTTPBench -I "$work/server" "$repo"/Sources/HTTP/*.swift \
+      main.swift CPosix.o -o "$repo/.build/bench-http/http-bench-server")
     .build/bench-http/http-bench-server "$server_port" 2>"$work/server.log" &
     pids+=($!)
     ;;
