@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 @testable import HTTP
@@ -191,6 +194,28 @@ private func standardRoutes(_ router: inout Router) {
             #expect(client.waitForClose(milliseconds: 3_000))
             let elapsed = nowMilliseconds() - start
             #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
+    @Test func aClientThatStopsReadingIsClosedAfterTheWriteTimeout() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.writeTimeoutMilliseconds = 200
+            let big = [UInt8](repeating: 0x61, count: 32 * 1024 * 1024)
+            let server = try startServer(configuration) { router in
+                router.onSync(.GET, "/big") { _, _ in Response(body: big) }
+            }
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+            let start = nowMilliseconds()
+            while server.connectionCount == 0 && nowMilliseconds() < start + 1_000 { usleep(1_000) }
+            #expect(server.connectionCount == 1)
+            // The client never reads: the socket buffers fill and the server's output stalls.
+            while server.connectionCount > 0 && nowMilliseconds() < start + 3_000 { usleep(10_000) }
+            let elapsed = nowMilliseconds() - start
+            #expect(server.connectionCount == 0)
+            #expect(elapsed >= 150 && elapsed < 2_000, "closed after \(elapsed) ms")
         }
     }
 
