@@ -38,6 +38,7 @@ final class HTTPConnection {
     private var lingerDeadlineNanoseconds: UInt64 = 0
     /// The transport's read needs the socket writable first (TLS renegotiation).
     private var readWaitsForWritable = false
+    private var hasServedRequest = false
 
     init(loop: EventLoop, id: UInt64, transport: any HTTPTransport, remoteAddress: String?) {
         self.loop = loop
@@ -122,6 +123,7 @@ final class HTTPConnection {
                 return
             }
             bodyStartNanoseconds = nil
+            hasServedRequest = true
             requestStartNanoseconds = parser.bufferedByteCount > 0 ? loop.nowNanoseconds : nil
             dispatch(request)
         }
@@ -336,7 +338,11 @@ final class HTTPConnection {
             if expired(bodyStart, configuration.bodyReadTimeoutMilliseconds) { close() }
         } else if let requestStart = requestStartNanoseconds {
             if expired(requestStart, configuration.headerReadTimeoutMilliseconds) { close() }
-        } else if expired(lastActivityNanoseconds, configuration.idleTimeoutMilliseconds) {
+        } else if expired(
+            lastActivityNanoseconds,
+            // A connection that never sent a request gets the header timeout, not the longer idle one.
+            hasServedRequest ? configuration.idleTimeoutMilliseconds : configuration.headerReadTimeoutMilliseconds)
+        {
             close()
         }
     }

@@ -164,6 +164,21 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func aSilentNewConnectionGetsTheHeaderTimeoutNotTheIdleOne() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.headerReadTimeoutMilliseconds = 200
+            configuration.idleTimeoutMilliseconds = 60_000
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            let start = nowMilliseconds()
+            #expect(client.waitForClose(milliseconds: 3_000))
+            let elapsed = nowMilliseconds() - start
+            #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
     @Test func idleKeepAliveAndStalledBodyAreClosed() async throws {
         try await offPool {
             var configuration = testConfiguration()
