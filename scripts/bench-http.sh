@@ -97,12 +97,14 @@ MAP
     # From the scratch directory, so no compiler by-products land in the work tree.
     (cd "$work/server" && swiftc -O -wmo -module-name HTTPBench -I "$work/server" "$repo"/Sources/HTTP/*.swift \
       main.swift CPosix.o -o "$repo/.build/bench-http/http-bench-server")
-    .build/bench-http/http-bench-server "$server_port" 2>"$work/server.log" &
+    # setsid: its own session, hence its own scheduler autogroup, as daemonised nginx has;
+    # otherwise it would share one CPU share with wrk.
+    setsid .build/bench-http/http-bench-server "$server_port" 2>"$work/server.log" &
     pids+=($!)
     ;;
   gateway)
     swift build -c release --product jointlend >/dev/null
-    .build/release/jointlend serve --listen "127.0.0.1:$server_port" 2>"$work/server.log" &
+    setsid .build/release/jointlend serve --listen "127.0.0.1:$server_port" 2>"$work/server.log" &
     pids+=($!)
     ;;
   *) echo "bench-http: --target must be http or gateway" >&2; exit 2 ;;
