@@ -12,7 +12,9 @@ final class HTTPConnection {
     }
 
     let id: UInt64
-    private unowned let loop: EventLoop
+    /// `unowned(unsafe)`: the loop closes every connection before it ends, and this is read
+    /// for every request, so the reference-count traffic of `unowned` is not worth paying.
+    private unowned(unsafe) let loop: EventLoop
     private let transport: any HTTPTransport
     private let fd: Int32
     private let remoteAddress: String?
