@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -283,6 +284,28 @@ private func standardRoutes(_ router: inout Router) {
         let took = nowMilliseconds() - start
         #expect(took >= 150 && took < 1_500, "shutdown took \(took) ms")
         #expect(client.waitForClose(milliseconds: 500))
+    }
+
+    @Test func sigtermEndsRunUntilTerminatedAfterAGracefulShutdown() async throws {
+        let server = try startServer(routes: standardRoutes)
+        let port = server.port
+        let returned = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            server.runUntilTerminated()
+            returned.signal()
+        }
+        thread.start()
+        try await Task.sleep(nanoseconds: 100_000_000)  // the signal sources are installed
+        #expect(returned.wait(timeout: .now()) == .timedOut)
+        kill(getpid(), SIGTERM)
+        var ended = false
+        let start = nowMilliseconds()
+        while !ended && nowMilliseconds() - start < 3_000 {
+            ended = returned.wait(timeout: .now()) == .success
+            if !ended { try await Task.sleep(nanoseconds: 10_000_000) }
+        }
+        #expect(ended)
+        #expect(throws: RawClient.RawClientError.self) { _ = try RawClient(port: port) }
     }
 
     @Test func observerSeesRoutePatternStatusAndDuration() async throws {
