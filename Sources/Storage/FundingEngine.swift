@@ -121,9 +121,13 @@ struct FundingEngine: Sendable {
         }
     }
 
-    private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64) throws {
+    /// The loan's last open tranche was funded: deploy the pool's reservations, tell the platform.
+    /// `stateAlreadySet` when the caller's UPDATE already moved the loan to funded.
+    private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64, stateAlreadySet: Bool = false) throws {
         let db = context.db
-        try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+        if !stateAlreadySet {
+            try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+        }
         let pools = try db.cachedStatement("SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
             .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.text(1), $0.int64(2)) }
         for (trancheId, funderId, amount) in pools {
@@ -190,7 +194,7 @@ struct FundingEngine: Sendable {
                                                from: LedgerAccounts.partnerCapital(row.funderId), to: LedgerAccounts.partnerDeployed(row.funderId),
                                                currency: row.currency, amountMinor: row.amountMinor))
             if try closeOneOpenTranche(db, loanRow: row.loanRow) == 0 {
-                try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now)
+                try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now, stateAlreadySet: true)
                 result.loanState = .funded
             }
         } else {
@@ -211,9 +215,14 @@ struct FundingEngine: Sendable {
         return result
     }
 
-    /// Decrements the loan's open-tranche count and returns what is left.
+    /// Decrements the loan's open-tranche count and returns what is left; at zero the same
+    /// statement moves the loan to funded.
     private func closeOneOpenTranche(_ db: Database, loanRow: Int64) throws -> Int64 {
-        guard let left = try db.fetchInt64("UPDATE loan SET tranches_open = tranches_open - 1 WHERE id = ? RETURNING tranches_open", [.integer(loanRow)]) else {
+        guard let left = try db.fetchInt64("""
+            UPDATE loan SET tranches_open = tranches_open - 1,
+                            state = CASE WHEN tranches_open = 1 THEN 'funded' ELSE state END
+            WHERE id = ? RETURNING tranches_open
+            """, [.integer(loanRow)]) else {
             throw StoreError.notFound(entity: "loan row", id: String(loanRow))
         }
         assert(left >= 0, "tranches_open went negative")
@@ -237,7 +246,7 @@ struct FundingEngine: Sendable {
         case .rerouted(let planned):
             let tranche = try openTranche(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, planned, now: now)
             if tranche.state.isFinal, try closeOneOpenTranche(db, loanRow: loanRow) == 0 {
-                try markLoanFunded(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, now: now)
+                try markLoanFunded(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, now: now, stateAlreadySet: true)
                 return .rerouted(tranche, .funded)
             }
             return .rerouted(tranche, .awaitingFunding)
@@ -321,7 +330,7 @@ struct FundingEngine: Sendable {
         for funder in router.funders.values {
             switch funder.kind {
             case .pool:
-                funders[funder.id] = FunderCapacity(availableMinor: try Ledger.balance(db, account: LedgerAccounts.poolAvailable(funder.id)))
+                funders[funder.id] = FunderCapacity(availableMinor: try Ledger.balance(context, account: LedgerAccounts.poolAvailable(funder.id)))
             case .partner:
                 let used = try db.fetchInt64("SELECT used_minor FROM partner_quota WHERE funder_id = ? AND business_day = ?", [.text(funder.id), .integer(day)]) ?? 0
                 let exposure = try db.fetchInt64("SELECT exposure_minor FROM funder WHERE id = ?", [.text(funder.id)]) ?? 0

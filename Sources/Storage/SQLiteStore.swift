@@ -53,6 +53,12 @@ public final class SQLiteStore: Store {
     /// Commands waiting for the writer.
     public var queuedCommandsCount: Int { writer.queuedCount }
 
+    /// Writer totals since open: batches, commands, and the writer's wall and CPU time in them.
+    public var writerStatistics: (batches: Int, commands: Int, busyNanoseconds: UInt64, cpuNanoseconds: UInt64) {
+        let s = writer.currentStatistics
+        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
+    }
+
     // MARK: Store
 
     public func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult {
