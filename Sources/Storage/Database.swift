@@ -52,9 +52,12 @@ public final class Database {
             try execute("PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "OFF")")
             try execute("PRAGMA foreign_keys=ON")
             try execute("PRAGMA cache_size=-\(configuration.pageCacheKibibytes)")
-            // Savepoint sub-journals and temp b-trees in memory: as files they cost a pwrite
-            // per page a command first touches.
-            try execute("PRAGMA temp_store=MEMORY")
+            if !configuration.readOnly {
+                // Savepoint sub-journals in memory: as files they cost a pwrite per page a
+                // command first touches. Readers keep file temp storage, so a whole-table
+                // verification sorts on disk instead of in RAM.
+                try execute("PRAGMA temp_store=MEMORY")
+            }
             if !configuration.readOnly {
                 try execute("PRAGMA wal_autocheckpoint=\(configuration.walAutocheckpointPages)")
             }

@@ -8,7 +8,7 @@ public enum StoreSeeder {
     public static func seedAwaitingLoans(
         path: String, count: Int, amountMinor: Int64, poolShareBps: Int64, poolId: String, partnerId: String,
         currency: String, approvedAt: Int64, deadlineSeconds: Int64, ruleId: String, ruleVersion: Int,
-        rowsPerTransaction: Int = 100_000
+        rowsPerTransaction: Int = 20_000
     ) throws {
         precondition(count >= 0 && amountMinor > 0 && (0...10_000).contains(poolShareBps) && rowsPerTransaction > 0)
         var configuration = Database.Configuration()

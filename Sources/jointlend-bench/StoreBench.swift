@@ -12,8 +12,10 @@ import Storage
 enum StoreBench {
     static let help = """
         USAGE: jointlend-bench store [--loans 10000,1000000] [--confirmations N] [--single N] [--tasks N] [--batch N] [--dir DIR]
-          --confirmations  confirmations measured with group commit (default 200000, capped at the loan count)
-          --single         confirmations measured with one command per transaction (default 20000)
+          --loans          loans already stored before measuring (history; default 10000,1000000)
+          --confirmations  confirmations measured with group commit (default 100000), each on a
+                           further loan seeded awaiting its partner's answer
+          --single         confirmations measured with one command per transaction (default 10000)
           --tasks          concurrent submitters (default 512)
           --batch          commands per transaction with group commit (default 1024)
         """
@@ -30,8 +32,8 @@ enum StoreBench {
 
     static func run(_ args: ArraySlice<String>) -> Int32 {
         var loanCounts = [10_000, 1_000_000]
-        var confirmations = 200_000
-        var single = 20_000
+        var confirmations = 100_000
+        var single = 10_000
         var tasks = 512
         var batch = 1_024
         var directory = FileManager.default.temporaryDirectory.path
@@ -60,9 +62,9 @@ enum StoreBench {
             do {
                 var figures: [Figures] = []
                 for loans in settings.0 {
-                    figures.append(try await measure(loans: loans, confirmations: min(settings.1, loans), tasks: settings.3, batch: settings.4, directory: settings.5))
+                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5))
                     if settings.2 > 0 {
-                        figures.append(try await measure(loans: loans, confirmations: min(settings.2, loans), tasks: settings.3, batch: 1, directory: settings.5))
+                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5))
                     }
                 }
                 result.set(.success(figures))
@@ -109,20 +111,22 @@ enum StoreBench {
         configuration.batchCommandsMax = batch
         configuration.queueCommandsMax = max(tasks * 2, 1_024)
         let setup = try SQLiteStore(configuration: configuration)
-        try await setup.depositToPool(funderId: "P1", amountMinor: Int64(loans) * 1_000_000, reference: "bench", now: approvedAt)
+        try await setup.depositToPool(funderId: "P1", amountMinor: Int64(loans + confirmations) * 1_000_000, reference: "bench", now: approvedAt)
         setup.close()
-        try StoreSeeder.seedAwaitingLoans(path: path, count: loans, amountMinor: 1_000_000, poolShareBps: 3_000, poolId: "P1", partnerId: "BA",
+        let total = loans + confirmations
+        try StoreSeeder.seedAwaitingLoans(path: path, count: total, amountMinor: 1_000_000, poolShareBps: 3_000, poolId: "P1", partnerId: "BA",
                                           currency: "CNY", approvedAt: approvedAt, deadlineSeconds: 7_200, ruleId: "joint", ruleVersion: 1)
         let store = try SQLiteStore(configuration: configuration)
         defer { store.close() }
-        // Partners answer roughly in the order they were asked: the most recent `confirmations`
-        // loans, shuffled within windows of `arrivalWindow` (fixed seed, so every run is the same).
+        // The first `loans` are history; the last `confirmations` are answered. Partners answer
+        // roughly in the order they were asked: shuffled within windows of `arrivalWindow`
+        // (fixed seed, so every run is the same).
         var generator = SplitMix64(seed: 0x5EED)
         var chosen: [Int] = []
         chosen.reserveCapacity(confirmations)
-        var windowStart = loans - confirmations
-        while windowStart < loans {
-            var window = Array(windowStart..<min(windowStart + arrivalWindow, loans))
+        var windowStart = loans
+        while windowStart < total {
+            var window = Array(windowStart..<min(windowStart + arrivalWindow, total))
             window.shuffle(using: &generator)
             chosen += window
             windowStart += arrivalWindow
