@@ -114,6 +114,7 @@ final class DatabaseWriter: @unchecked Sendable {
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
         }
+        context.db.close()
         condition.lock()
         finished = true
         condition.broadcast()

@@ -5,6 +5,7 @@ public final class SQLiteStore: Store {
     public let configuration: StoreConfiguration
     private let writer: DatabaseWriter
     private let readers: ReaderPool
+    private let checkpointer: Checkpointer?
     private let engine: FundingEngine
 
     /// Opens (creating if needed) and migrates the database. Throws
@@ -16,6 +17,9 @@ public final class SQLiteStore: Store {
         }
         var connection = Database.Configuration()
         connection.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
+        if configuration.checkpointIntervalMilliseconds > 0 {
+            connection.walAutocheckpointPages = 0
+        }
         let db = try Database(path: configuration.path, configuration: connection)
         try StoreSchema.migrator.migrate(db)
         try db.inTransaction {
@@ -30,12 +34,20 @@ public final class SQLiteStore: Store {
             context: try WriteContext(db: db),
             configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
                                  batchWindowMicroseconds: configuration.batchWindowMicroseconds))
+        self.checkpointer = configuration.checkpointIntervalMilliseconds > 0
+            ? try Checkpointer(path: configuration.path, intervalMilliseconds: configuration.checkpointIntervalMilliseconds,
+                               busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+            : nil
         self.readers = ReaderPool(path: configuration.path, connectionsMax: configuration.readConnectionsMax,
                                   busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
     }
 
+    deinit { close() }
+
+    /// Idempotent: finishes queued commands, then stops the checkpointer and readers.
     public func close() {
         writer.close()
+        checkpointer?.close()
         readers.close()
     }
 

@@ -16,6 +16,9 @@ public struct StoreConfiguration: Sendable {
     /// Read connections kept open.
     public var readConnectionsMax = 4
     public var busyTimeoutMilliseconds: Int32 = 5_000
+    /// How often a background connection checkpoints the WAL into the database file.
+    /// 0: the writer checkpoints itself inside COMMIT (SQLite's default behaviour).
+    public var checkpointIntervalMilliseconds = 50
     public var outbox = OutboxPolicy()
     /// Offset from UTC of the partners' business day (Asia/Shanghai: +8 h).
     public var businessDayOffsetSeconds: Int64 = 8 * 3_600

@@ -18,6 +18,7 @@ enum StoreBench {
           --single         confirmations measured with one command per transaction (default 10000)
           --tasks          concurrent submitters (default 512)
           --batch          commands per transaction with group commit (default 1024)
+          --checkpoint-ms  background WAL checkpoint interval; 0 checkpoints inside COMMIT (default 50)
         """
 
     struct Figures {
@@ -36,6 +37,7 @@ enum StoreBench {
         var single = 10_000
         var tasks = 512
         var batch = 1_024
+        var checkpointMilliseconds = 50
         var directory = FileManager.default.temporaryDirectory.path
         var it = args.makeIterator()
         while let arg = it.next() {
@@ -51,20 +53,21 @@ enum StoreBench {
             case "--single": guard let n = Int(value), n >= 0 else { return usage("--single must be ≥ 0") }; single = n
             case "--tasks": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--tasks must be 1...100000") }; tasks = n
             case "--batch": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--batch must be 1...100000") }; batch = n
+            case "--checkpoint-ms": guard let n = Int(value), (0...60_000).contains(n) else { return usage("--checkpoint-ms must be 0...60000") }; checkpointMilliseconds = n
             case "--dir": directory = value
             default: return usage("unknown option \(arg)")
             }
         }
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)
-        let settings = (loanCounts, confirmations, single, tasks, batch, directory)
+        let settings = (loanCounts, confirmations, single, tasks, batch, directory, checkpointMilliseconds)
         Task {
             do {
                 var figures: [Figures] = []
                 for loans in settings.0 {
-                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5))
+                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5, checkpointMilliseconds: settings.6))
                     if settings.2 > 0 {
-                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5))
+                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5, checkpointMilliseconds: settings.6))
                     }
                 }
                 result.set(.success(figures))
@@ -103,12 +106,13 @@ enum StoreBench {
     /// Confirmations arrive shuffled within windows of this many loans.
     static let arrivalWindow = 10_000
 
-    private static func measure(loans: Int, confirmations: Int, tasks: Int, batch: Int, directory: String) async throws -> Figures {
+    private static func measure(loans: Int, confirmations: Int, tasks: Int, batch: Int, directory: String, checkpointMilliseconds: Int) async throws -> Figures {
         let path = "\(directory)/jointlend-store-bench-\(getpid())-\(loans)-\(batch).sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
         let approvedAt = Int64(Date().timeIntervalSince1970)
         var configuration = StoreConfiguration(path: path, router: router())
         configuration.batchCommandsMax = batch
+        configuration.checkpointIntervalMilliseconds = checkpointMilliseconds
         configuration.queueCommandsMax = max(tasks * 2, 1_024)
         let setup = try SQLiteStore(configuration: configuration)
         try await setup.depositToPool(funderId: "P1", amountMinor: Int64(loans + confirmations) * 1_000_000, reference: "bench", now: approvedAt)
