@@ -41,12 +41,49 @@ public struct AllocationKey: Hashable, Sendable {
 
 /// Running totals of what each rule has allocated, per funder (DOMAIN.md: T and T_f).
 public struct AllocationTotals: Hashable, Sendable {
+    /// One rule's totals. Few funders per rule, so a pair of parallel arrays scanned in place beats
+    /// a dictionary (no hashing on the routing hot path).
     public struct Entry: Hashable, Sendable {
         public var totalMinor: Int64 = 0
-        public var perFunderMinor: [String: Int64] = [:]
+        private var funderIds: [String] = []
+        private var amountsMinor: [Int64] = []
+
         public init(totalMinor: Int64 = 0, perFunderMinor: [String: Int64] = [:]) {
             self.totalMinor = totalMinor
-            self.perFunderMinor = perFunderMinor
+            for (id, amount) in perFunderMinor.sorted(by: { $0.key < $1.key }) {
+                funderIds.append(id)
+                amountsMinor.append(amount)
+            }
+        }
+
+        /// What each funder has been allocated under this rule.
+        public var perFunderMinor: [String: Int64] {
+            get { Dictionary(uniqueKeysWithValues: zip(funderIds, amountsMinor)) }
+            set {
+                funderIds = []
+                amountsMinor = []
+                for (id, amount) in newValue.sorted(by: { $0.key < $1.key }) {
+                    funderIds.append(id)
+                    amountsMinor.append(amount)
+                }
+            }
+        }
+
+        /// What `funderId` has been allocated (T_f), 0 if nothing.
+        @inline(__always)
+        public func allocatedMinor(_ funderId: String) -> Int64 {
+            for i in funderIds.indices where funderIds[i] == funderId { return amountsMinor[i] }
+            return 0
+        }
+
+        mutating func add(_ funderId: String, _ amountMinor: Int64) {
+            totalMinor += amountMinor
+            for i in funderIds.indices where funderIds[i] == funderId {
+                amountsMinor[i] += amountMinor
+                return
+            }
+            funderIds.append(funderId)
+            amountsMinor.append(amountMinor)
         }
     }
 
@@ -56,8 +93,7 @@ public struct AllocationTotals: Hashable, Sendable {
 
     /// Records a decision's allocation so the next loan sees it.
     public mutating func apply(_ update: AllocationUpdate) {
-        byRule[update.key, default: Entry()].totalMinor += update.amountMinor
-        byRule[update.key, default: Entry()].perFunderMinor[update.funderId, default: 0] += update.amountMinor
+        byRule[update.key, default: Entry()].add(update.funderId, update.amountMinor)
     }
 }
 

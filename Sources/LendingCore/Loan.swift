@@ -49,12 +49,14 @@ public struct Loan: Hashable, Sendable {
         func checkId(_ value: String, _ field: String) -> (String, String)? {
             if value.isEmpty { return (field, "must not be empty") }
             if value.utf8.count > Limits.idBytesMax { return (field, "longer than \(Limits.idBytesMax) bytes") }
-            for b in value.utf8 {
-                let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                    || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
-                if !ok { return (field, "may contain only A-Z a-z 0-9 - _ . :") }
+            var copy = value
+            let ok = copy.withUTF8 { bytes in
+                bytes.allSatisfy { b in
+                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                        || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
+                }
             }
-            return nil
+            return ok ? nil : (field, "may contain only A-Z a-z 0-9 - _ . :")
         }
         if let p = checkId(loanId, "loanId") { return p }
         if let p = checkId(borrowerRef, "borrowerRef") { return p }
@@ -65,9 +67,9 @@ public struct Loan: Hashable, Sendable {
             return ("annualRateBps", "must be 0...\(Limits.annualRateBpsMax)")
         }
         if !Limits.riskGrades.contains(riskGrade) { return ("riskGrade", "must be one of A, B, C, D, E") }
-        for (value, field) in [(product, "product"), (region, "region"), (channel, "channel")] {
-            if let p = checkId(value, field) { return p }
-        }
+        if let p = checkId(product, "product") { return p }
+        if let p = checkId(region, "region") { return p }
+        if let p = checkId(channel, "channel") { return p }
         if approvedAt < 0 { return ("approvedAt", "must be unix seconds ≥ 0") }
         return nil
     }

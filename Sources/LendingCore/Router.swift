@@ -4,7 +4,7 @@
 /// The rule set is compiled once at init: predicate strings become bit masks over interned
 /// values, so matching a loan against fifty rules costs four dictionary look-ups and a few bit
 /// tests per rule rather than fifty rounds of string hashing.
-public struct Router: Sendable {
+public final class Router: Sendable {
     public let ruleSet: RuleSet
     public let funders: [String: Funder]
     public let jurisdiction: JurisdictionProfile
@@ -13,10 +13,12 @@ public struct Router: Sendable {
 
     private let compiled: [CompiledRule]
     private let compiledDefault: CompiledRule?
-    private let products: [String: Int]
-    private let grades: [String: Int]
-    private let regions: [String: Int]
-    private let channels: [String: Int]
+    private let plans: [RulePlan]
+    private let defaultPlan: RulePlan?
+    private let products: StringTable
+    private let grades: StringTable
+    private let regions: StringTable
+    private let channels: StringTable
 
     public init(ruleSet: RuleSet, funders: [String: Funder], jurisdiction: JurisdictionProfile, fundingDeadlineSeconds: Int64 = 7_200) {
         self.ruleSet = ruleSet
@@ -34,21 +36,24 @@ public struct Router: Sendable {
             }
             return mask
         }
-        func compile(_ rule: RatioRule) -> CompiledRule {
+        func compile(_ rule: RatioRule, _ index: Int) -> CompiledRule {
             let p = rule.predicate
             return CompiledRule(
-                rule: rule,
+                ruleIndex: index,
                 products: intern(p.products, &products), grades: intern(p.riskGrades, &grades),
                 regions: intern(p.regions, &regions), channels: intern(p.channels, &channels),
                 amountMin: p.amountMinMinor ?? .min, amountMax: p.amountMaxMinor ?? .max,
                 termMin: p.termMonthsMin ?? .min, termMax: p.termMonthsMax ?? .max)
         }
-        compiled = ruleSet.rules.map(compile)
-        compiledDefault = ruleSet.defaultRule.map(compile)
-        self.products = products
-        self.grades = grades
-        self.regions = regions
-        self.channels = channels
+        compiled = ruleSet.rules.enumerated().map { compile($0.element, $0.offset) }
+        compiledDefault = ruleSet.defaultRule.map { compile($0, -1) }
+        let boxes = funders.mapValues(FunderBox.init)
+        plans = ruleSet.rules.map { RulePlan($0, boxes) }
+        defaultPlan = ruleSet.defaultRule.map { RulePlan($0, boxes) }
+        self.products = StringTable(products)
+        self.grades = StringTable(grades)
+        self.regions = StringTable(regions)
+        self.channels = StringTable(channels)
     }
 
     /// The unix second by which a loan approved at `approvedAt` must be final.
@@ -56,12 +61,20 @@ public struct Router: Sendable {
 
     /// The first rule matching `loan`, else the default rule, else nil.
     public func matchingRule(for loan: Loan) -> RatioRule? {
-        let p = products[loan.product] ?? -1, g = grades[loan.riskGrade] ?? -1
-        let r = regions[loan.region] ?? -1, c = channels[loan.channel] ?? -1
-        for rule in compiled where rule.matches(loan, product: p, grade: g, region: r, channel: c) {
-            return rule.rule
+        matchIndex(for: loan).map { $0 < 0 ? ruleSet.defaultRule! : ruleSet.rules[$0] }
+    }
+
+    /// The index of the first matching rule, -1 for the default rule, nil for none.
+    private func matchIndex(for loan: Loan) -> Int? {
+        let p = products.index(of: loan.product), g = grades.index(of: loan.riskGrade)
+        let r = regions.index(of: loan.region), c = channels.index(of: loan.channel)
+        // Borrow the compiled rules in place: copying each one per loan would cost more than matching.
+        let index = compiled.withUnsafeBufferPointer { rules -> Int? in
+            for i in rules.indices where rules[i].matches(loan, product: p, grade: g, region: r, channel: c) { return i }
+            return nil
         }
-        return compiledDefault?.rule
+        if let index { return index }
+        return compiledDefault == nil ? nil : -1
     }
 
     // MARK: - Routing a new loan
@@ -79,34 +92,34 @@ public struct Router: Sendable {
                 return .rejected(Rejection(.borrowerLimitExceeded, "borrower would owe more than the \(jurisdiction.code) cap of \(cap) minor units"))
             }
         }
-        guard let rule = matchingRule(for: loan) else {
+        guard let ruleIndex = matchIndex(for: loan) else {
             return .rejected(Rejection(.noRuleMatched, "no rule in version \(ruleSet.version) matches and there is no default rule", ruleVersion: ruleSet.version))
         }
+        let compiledRule = ruleIndex < 0 ? defaultPlan! : plans[ruleIndex]
+        let rule = compiledRule.rule
         let version = ruleSet.version
         func reject(_ code: RejectionCode, _ detail: String) -> RoutingDecision {
             .rejected(Rejection(code, detail, ruleId: rule.id, ruleVersion: version))
         }
 
-        let fixed = rule.mode.fixedShares
-        let weights = rule.mode.allocatedWeights
-        var slotBps = fixed.map { Int64($0.bps) }
-        let fixedSum = fixed.reduce(0) { $0 + $1.bps }
-        if !weights.isEmpty { slotBps.append(Int64(10_000 - fixedSum)) }
-        let amounts = Apportionment.largestRemainder(loan.amountMinor, weights: slotBps)
+        let fixed = compiledRule.fixed
+        let weights = compiledRule.weights
+        let fixedSum = compiledRule.fixedSum
+        let amounts = Apportionment.largestRemainder(loan.amountMinor, weights: compiledRule.slotBps)
 
         var tranches: [PlannedTranche] = []
-        tranches.reserveCapacity(slotBps.count)
+        tranches.reserveCapacity(compiledRule.slotBps.count)
         for (i, share) in fixed.enumerated() where amounts[i] > 0 {
-            let funderId: String
-            if canTake(share.funderId, amounts[i], loan, capacities, planned: tranches, reservedInSnapshot: false) == nil {
-                funderId = share.funderId
-            } else if let fb = firstFallback(rule, excluding: [share.funderId], amounts[i], loan, capacities, planned: tranches, reservedInSnapshot: false) {
-                funderId = fb
+            let funder: FunderBox
+            let why = canTake(compiledRule.fixedFunders[i], amounts[i], loan, capacities, planned: tranches, reservedInSnapshot: false)
+            if why == nil, let f = compiledRule.fixedFunders[i] {
+                funder = f
+            } else if let fb = firstFallback(compiledRule, excluding: [share.funderId], amounts[i], loan, capacities, planned: tranches, reservedInSnapshot: false) {
+                funder = fb
             } else {
-                let why = canTake(share.funderId, amounts[i], loan, capacities, planned: tranches, reservedInSnapshot: false) ?? ""
-                return reject(.noCapacity, "funder '\(share.funderId)' cannot take its tranche (\(why)) and no fallback can")
+                return reject(.noCapacity, "funder '\(share.funderId)' cannot take its tranche (\(why ?? "")) and no fallback can")
             }
-            tranches.append(PlannedTranche(funderId: funderId, kind: kind(of: funderId), shareBps: share.bps, amountMinor: amounts[i]))
+            tranches.append(PlannedTranche(funderId: funder.funder.id, kind: funder.funder.kind, shareBps: share.bps, amountMinor: amounts[i]))
         }
 
         var allocation: AllocationUpdate?
@@ -114,14 +127,14 @@ public struct Router: Sendable {
             let key = AllocationKey(ruleId: rule.id, ruleVersion: version)
             let partBps = 10_000 - fixedSum
             let entry = allocations.byRule[key]
-            let chosen = chooseByDeficit(weights, part, entry) { id in
-                canTake(id, part, loan, capacities, planned: tranches, reservedInSnapshot: false) == nil
+            let chosen = chooseByDeficit(weights, part, entry) { k in
+                canTake(compiledRule.weightFunders[k], part, loan, capacities, planned: tranches, reservedInSnapshot: false) == nil
             }
-            if let chosen {
-                tranches.append(PlannedTranche(funderId: chosen, kind: kind(of: chosen), shareBps: partBps, amountMinor: part))
-                allocation = AllocationUpdate(key: key, funderId: chosen, amountMinor: part)
-            } else if let fb = firstFallback(rule, excluding: Set(weights.map(\.funderId)), part, loan, capacities, planned: tranches, reservedInSnapshot: false) {
-                tranches.append(PlannedTranche(funderId: fb, kind: kind(of: fb), shareBps: partBps, amountMinor: part))
+            if let chosen, let funder = compiledRule.weightFunders[chosen] {
+                tranches.append(PlannedTranche(funderId: funder.funder.id, kind: funder.funder.kind, shareBps: partBps, amountMinor: part))
+                allocation = AllocationUpdate(key: key, funderId: funder.funder.id, amountMinor: part)
+            } else if let fb = firstFallback(compiledRule, excluding: Set(weights.map(\.funderId)), part, loan, capacities, planned: tranches, reservedInSnapshot: false) {
+                tranches.append(PlannedTranche(funderId: fb.funder.id, kind: fb.funder.kind, shareBps: partBps, amountMinor: part))
             } else {
                 return reject(.noCapacity, "no weighted funder and no fallback can take the allocated part")
             }
@@ -143,7 +156,12 @@ public struct Router: Sendable {
         loan: Loan, ruleId: String, failed: PlannedTranche, active: [PlannedTranche], excluded: Set<String>,
         capacities: CapacitySnapshot, now: Int64
     ) -> RerouteDecision {
-        guard let rule = ruleSet.rule(id: ruleId) else {
+        let compiledRule: RulePlan
+        if let d = defaultPlan, ruleSet.defaultRule?.id == ruleId {
+            compiledRule = d
+        } else if let i = ruleSet.rules.firstIndex(where: { $0.id == ruleId }) {
+            compiledRule = plans[i]
+        } else {
             return .unfunded(Rejection(.noRuleMatched, "rule '\(ruleId)' is not in version \(ruleSet.version)", ruleId: ruleId, ruleVersion: ruleSet.version))
         }
         if now >= deadline(forApprovedAt: loan.approvedAt) {
@@ -151,10 +169,10 @@ public struct Router: Sendable {
         }
         var skip = excluded
         skip.insert(failed.funderId)
-        guard let fb = firstFallback(rule, excluding: skip, failed.amountMinor, loan, capacities, planned: active, reservedInSnapshot: true) else {
+        guard let fb = firstFallback(compiledRule, excluding: skip, failed.amountMinor, loan, capacities, planned: active, reservedInSnapshot: true) else {
             return .unfunded(Rejection(.noCapacity, "no fallback funder can take the tranche of '\(failed.funderId)'", ruleId: ruleId, ruleVersion: ruleSet.version))
         }
-        let tranche = PlannedTranche(funderId: fb, kind: kind(of: fb), shareBps: failed.shareBps, amountMinor: failed.amountMinor)
+        let tranche = PlannedTranche(funderId: fb.funder.id, kind: fb.funder.kind, shareBps: failed.shareBps, amountMinor: failed.amountMinor)
         if let violation = floorViolation(active + [tranche], loanAmountMinor: loan.amountMinor) {
             return .unfunded(Rejection(.floorViolated, violation, ruleId: ruleId, ruleVersion: ruleSet.version))
         }
@@ -163,15 +181,14 @@ public struct Router: Sendable {
 
     // MARK: - Checks
 
-    private func kind(of funderId: String) -> FunderKind { funders[funderId]?.kind ?? .partner }
-
     /// nil when `funderId` can take `amount` of `loan` on top of what it holds in `planned`;
     /// otherwise why not. With `reservedInSnapshot`, the snapshot already counts `planned`.
     func canTake(
-        _ funderId: String, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
+        _ box: FunderBox?, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
         planned: [PlannedTranche], reservedInSnapshot: Bool
     ) -> String? {
-        guard let funder = funders[funderId] else { return "unknown funder" }
+        guard let funder = box?.funder else { return "unknown funder" }
+        let funderId = funder.id
         if capacities.unavailable.contains(funderId) { return "unavailable" }
         if funder.currency != loan.currency { return "currency \(funder.currency.code) differs" }
         if !funder.eligibility.accepts(loan) { return "does not accept this grade, region or product" }
@@ -193,31 +210,34 @@ public struct Router: Sendable {
     }
 
     private func firstFallback(
-        _ rule: RatioRule, excluding: Set<String>, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
+        _ rule: RulePlan, excluding: Set<String>, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
         planned: [PlannedTranche], reservedInSnapshot: Bool
-    ) -> String? {
-        for id in rule.fallbacks where !excluding.contains(id) {
-            if canTake(id, amount, loan, capacities, planned: planned, reservedInSnapshot: reservedInSnapshot) == nil { return id }
+    ) -> FunderBox? {
+        for case let f? in rule.fallbackFunders where !excluding.contains(f.funder.id) {
+            if canTake(f, amount, loan, capacities, planned: planned, reservedInSnapshot: reservedInSnapshot) == nil { return f }
         }
         return nil
     }
 
     /// The eligible weighted funder with the largest deficit `w_f × (T + a) − 10000 × T_f`,
     /// ties to the earlier funder in the rule. 128-bit arithmetic: no overflow for any Int64 totals.
-    private func chooseByDeficit(_ weights: [Share], _ amount: Int64, _ entry: AllocationTotals.Entry?, eligible: (String) -> Bool) -> String? {
+    /// Returns the chosen index into `weights`.
+    private func chooseByDeficit(_ weights: [Share], _ amount: Int64, _ entry: AllocationTotals.Entry?, eligible: (Int) -> Bool) -> Int? {
         let t = Int128(entry?.totalMinor ?? 0) + Int128(amount)
-        var best: (id: String, deficit: Int128)?
-        for w in weights {
-            let tf = Int128(entry?.perFunderMinor[w.funderId] ?? 0)
+        var best: (index: Int, deficit: Int128)?
+        for (k, w) in weights.enumerated() {
+            let tf = Int128(entry?.allocatedMinor(w.funderId) ?? 0)
             let deficit = Int128(w.bps) * t - 10_000 * tf
             if let b = best, b.deficit >= deficit { continue }
-            guard eligible(w.funderId) else { continue }
-            best = (w.funderId, deficit)
+            guard eligible(k) else { continue }
+            best = (k, deficit)
         }
-        return best?.id
+        return best?.index
     }
 
     /// The jurisdiction's floors for a joint loan (two or more distinct funders), or nil when they hold.
+    /// A floor of `bps` on an amount is `floor(amount × bps / 10000)` whole minor units: a fraction
+    /// of a fen cannot be funded, so a 30/70 split of 1,000,001 fen (300,000 / 700,001) holds 30%.
     func floorViolation(_ tranches: [PlannedTranche], loanAmountMinor: Int64) -> String? {
         var byFunder: [(String, Int64)] = []
         var poolTotal: Int64 = 0
@@ -226,12 +246,13 @@ public struct Router: Sendable {
             if let i = byFunder.firstIndex(where: { $0.0 == t.funderId }) { byFunder[i].1 += t.amountMinor } else { byFunder.append((t.funderId, t.amountMinor)) }
         }
         guard byFunder.count >= 2 else { return nil }
-        let amount = Int128(loanAmountMinor)
-        if jurisdiction.platformMinShareBps > 0, Int128(poolTotal) * 10_000 < Int128(jurisdiction.platformMinShareBps) * amount {
+        func floorMinor(_ bps: Int) -> Int64 { Int64(Int128(loanAmountMinor) * Int128(bps) / 10_000) }
+        if jurisdiction.platformMinShareBps > 0, poolTotal < floorMinor(jurisdiction.platformMinShareBps) {
             return "\(jurisdiction.code) requires the platform to fund at least \(jurisdiction.platformMinShareBps) bps of a joint loan"
         }
         if jurisdiction.lenderMinShareBps > 0 {
-            for (id, total) in byFunder where Int128(total) * 10_000 < Int128(jurisdiction.lenderMinShareBps) * amount {
+            let minimum = floorMinor(jurisdiction.lenderMinShareBps)
+            for (id, total) in byFunder where total < minimum {
                 return "\(jurisdiction.code) requires every lender to keep at least \(jurisdiction.lenderMinShareBps) bps; '\(id)' would not"
             }
         }
@@ -239,9 +260,40 @@ public struct Router: Sendable {
     }
 }
 
-/// A rule with its string predicates compiled to bit masks over interned values.
-private struct CompiledRule: Sendable {
+/// A funder behind one reference, so the hot path copies a pointer rather than a dozen fields.
+final class FunderBox: Sendable {
+    let funder: Funder
+    init(_ funder: Funder) { self.funder = funder }
+}
+
+/// What planning needs of a rule, resolved once: shares, slot weights and funders (nil: unknown id).
+private final class RulePlan: Sendable {
     let rule: RatioRule
+    let fixed: [Share]
+    let weights: [Share]
+    let fixedSum: Int
+    /// Fixed shares' bps, then the allocated part's bps when the rule allocates.
+    let slotBps: [Int64]
+    let fixedFunders: [FunderBox?]
+    let weightFunders: [FunderBox?]
+    let fallbackFunders: [FunderBox?]
+
+    init(_ rule: RatioRule, _ funders: [String: FunderBox]) {
+        self.rule = rule
+        fixed = rule.mode.fixedShares
+        weights = rule.mode.allocatedWeights
+        fixedSum = fixed.reduce(0) { $0 + $1.bps }
+        slotBps = fixed.map { Int64($0.bps) } + (weights.isEmpty ? [] : [Int64(10_000 - fixedSum)])
+        fixedFunders = fixed.map { funders[$0.funderId] }
+        weightFunders = weights.map { funders[$0.funderId] }
+        fallbackFunders = rule.fallbacks.map { funders[$0] }
+    }
+}
+
+/// A rule's predicate compiled to bit masks over interned values.
+private struct CompiledRule: Sendable {
+    /// Index into `RuleSet.rules`, or -1 for the default rule.
+    let ruleIndex: Int
     let products: BitMask?, grades: BitMask?, regions: BitMask?, channels: BitMask?
     let amountMin: Int64, amountMax: Int64
     let termMin: Int, termMax: Int
@@ -258,20 +310,24 @@ private struct CompiledRule: Sendable {
     }
 }
 
-/// A growable set of small non-negative integers.
+/// A growable set of small non-negative integers. The first 64 live inline, so the common case
+/// is one AND with no memory traffic.
 struct BitMask: Hashable, Sendable {
-    private var words: [UInt64] = []
+    private var first: UInt64 = 0
+    private var rest: [UInt64] = []
 
     mutating func insert(_ i: Int) {
-        let w = i >> 6
-        while words.count <= w { words.append(0) }
-        words[w] |= 1 << UInt64(i & 63)
+        if i < 64 { first |= 1 << UInt64(i); return }
+        let w = (i >> 6) - 1
+        while rest.count <= w { rest.append(0) }
+        rest[w] |= 1 << UInt64(i & 63)
     }
 
     @inline(__always)
     func contains(_ i: Int) -> Bool {
-        guard i >= 0 else { return false }
-        let w = i >> 6
-        return w < words.count && words[w] & (1 << UInt64(i & 63)) != 0
+        if i >= 0 && i < 64 { return first & (1 << UInt64(i)) != 0 }
+        guard i >= 64 else { return false }
+        let w = (i >> 6) - 1
+        return w < rest.count && rest[w] & (1 << UInt64(i & 63)) != 0
     }
 }

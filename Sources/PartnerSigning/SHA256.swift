@@ -6,16 +6,16 @@ public enum SHA256 {
 
     /// The SHA-256 digest of `bytes`.
     public static func hash(_ bytes: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: byteCount)
-        var outLength: UInt32 = 0
-        let ok = bytes.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &outLength, EVP_sha256(), nil)
-            }
-        }
-        precondition(ok == 1 && outLength == 32, "EVP_Digest(SHA-256) failed")
-        return out
+        bytes.withUnsafeBytes { hash(bufferPointer: $0) }
     }
 
     public static func hash(_ text: String) -> [UInt8] { hash(Array(text.utf8)) }
+
+    static func hash(bufferPointer bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: byteCount) { out, count in
+            let ok = EVPAlgorithms.digest(EVPAlgorithms.sha256, bytes, into: out.baseAddress!)
+            precondition(ok, "EVP_Digest(SHA-256) failed")
+            count = byteCount
+        }
+    }
 }

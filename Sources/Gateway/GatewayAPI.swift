@@ -1,0 +1,304 @@
+import Foundation
+import HTTP
+import LendingCore
+import PartnerSigning
+import Storage
+
+/// The gateway's HTTP API: handlers for the platform, partner banks and operators, on the HTTP
+/// module's router. Every error is `{"error":{"code","message","field"}}` with a stable code;
+/// signature failures answer 401 with no detail of which part failed (the log says which).
+public final class GatewayAPI: Sendable {
+    public let config: GatewayConfig
+    public let store: any Store
+    /// Positions read the SQLite store directly (a PostgreSQL store will offer the same read).
+    let positions: (@Sendable (String, Int64) throws -> PartnerPosition)?
+    public let contracts: [String: PartnerContract]
+    public let metrics: Metrics
+    let platformVerifier: PartnerVerifier
+    let partnerVerifiers: [String: PartnerVerifier]
+    let partnerSigners: [String: PartnerSigner]
+    let rateLimiter: RateLimiter
+    /// Unix seconds. Injected so tests (and the chaos test's fast-forwarded clock) control time.
+    let clock: @Sendable () -> Int64
+    let readiness: @Sendable () -> String?
+    /// Registered only in explicit test mode (`serve --test-mode`): contract provider states.
+    let testRoutes: (@Sendable (inout HTTP.Router) -> Void)?
+
+    public init(
+        config: GatewayConfig, store: any Store, contracts: [PartnerContract], platformSecret: [UInt8], metrics: Metrics = Metrics(),
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+        readiness: @escaping @Sendable () -> String? = { nil },
+        positions: (@Sendable (String, Int64) throws -> PartnerPosition)? = nil,
+        testRoutes: (@Sendable (inout HTTP.Router) -> Void)? = nil
+    ) throws {
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock
+        self.readiness = readiness
+        self.testRoutes = testRoutes
+        self.positions = positions
+        var byId: [String: PartnerContract] = [:]
+        for c in contracts { byId[c.partnerId] = c }
+        self.contracts = byId
+        // One replay guard for all verifiers: nonces are keyed by key id, evicted by time.
+        let replayGuard = NonceReplayGuard()
+        let platformKey = try VerifyingKey(algorithm: .hmacSHA256, material: platformSecret)
+        platformVerifier = try PartnerVerifier(
+            scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256, timestampToleranceSeconds: config.runtime.platform.timestampToleranceSeconds),
+            keyRing: VerifyingKeyRing([.init(id: config.runtime.platform.keyId, key: platformKey)]), replayGuard: replayGuard)
+        partnerVerifiers = try byId.mapValues { try $0.makeVerifier(replayGuard: replayGuard) }
+        partnerSigners = try byId.mapValues { try $0.makeSigner() }
+        var policies: [String: RateLimiter.Policy] = ["platform": .init(ratePerSecond: config.runtime.platformRateLimit.ratePerSecond, burst: config.runtime.platformRateLimit.burst)]
+        for id in byId.keys {
+            policies["partner:\(id)"] = .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst)
+        }
+        rateLimiter = RateLimiter(defaultPolicy: .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst), policies: policies)
+        Self.describeMetrics(metrics)
+    }
+
+    static func describeMetrics(_ m: Metrics) {
+        m.describe(counter: "jointlend_http_requests_total", help: "HTTP requests by route pattern and status.")
+        m.describe(histogram: "jointlend_http_request_duration_seconds", help: "HTTP request latency by route pattern.", buckets: Metrics.latencyBucketsSeconds)
+        m.describe(counter: "jointlend_routing_decisions_total", help: "Routing decisions by outcome (planned or the rejection code).")
+        m.describe(counter: "jointlend_confirmations_total", help: "Partner confirmations by partner and outcome.")
+        m.describe(counter: "jointlend_signature_failures_total", help: "Rejected signatures by caller and error code.")
+    }
+
+    /// Every route of the API. `routeTable` is compared against Contracts/openapi.json by a test.
+    public static let routeTable: [(method: String, path: String)] = [
+        ("POST", "/v1/loans"), ("GET", "/v1/loans/{loanId}"),
+        ("POST", "/v1/partners/{partnerId}/confirmations"),
+        ("GET", "/v1/partners"), ("GET", "/v1/partners/{partnerId}/position"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ]
+
+    public func makeResponder() throws -> RouterResponder {
+        var router = HTTP.Router()
+        router.onSync(.GET, "/healthz") { _, _ in Response.json(#"{"status":"ok"}"#) }
+        router.get("/readyz") { [self] _, _ in
+            if let problem = readiness() {
+                throw HTTPError(.serviceUnavailable, code: "not_ready", message: problem, headers: ["Retry-After": "1"])
+            }
+            return Response.json(#"{"status":"ready"}"#)
+        }
+        router.onSync(.GET, "/metrics") { [metrics] _, _ in
+            var r = Response.text(metrics.render())
+            r.headers.replaceOrAdd(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+            return r
+        }
+        router.post("/v1/loans") { [self] req, ctx in try await postLoan(req, ctx) }
+        router.get("/v1/loans/{loanId}") { [self] req, ctx in try await getLoan(req, ctx) }
+        router.post("/v1/partners/{partnerId}/confirmations") { [self] req, ctx in try await postConfirmation(req, ctx) }
+        router.get("/v1/partners") { [self] req, ctx in try getPartners(req, ctx) }
+        router.get("/v1/partners/{partnerId}/position") { [self] req, ctx in try await getPosition(req, ctx) }
+        testRoutes?(&router)
+        return try router.freeze()
+    }
+
+    /// Feeds the server's per-request observations into the registry.
+    public func observe(_ m: RequestMetrics) {
+        let route = m.routePattern.isEmpty ? "unmatched" : m.routePattern
+        metrics.increment("jointlend_http_requests_total", [("method", m.method.rawValue), ("route", route), ("status", String(m.status))])
+        metrics.observe("jointlend_http_request_duration_seconds", [("route", route)], Double(m.durationNanoseconds) / 1e9)
+    }
+
+    // MARK: - Authentication
+
+    /// Verifies the platform's JL1 signature, then its rate limit. Fails closed.
+    func authenticatePlatform(_ req: Request, _ ctx: RequestContext) throws(HTTPError) {
+        do {
+            try platformVerifier.verify(.request, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: clock())
+        } catch {
+            metrics.increment("jointlend_signature_failures_total", [("caller", "platform"), ("code", error.code)])
+            ctx.logger.warning("platform signature rejected", metadata: ["signature.error": error.code])
+            throw Self.unauthorized(error)
+        }
+        try rateLimiter.check(callerID: "platform")
+    }
+
+    static func unauthorized(_ error: SigningError) -> HTTPError {
+        HTTPError(.unauthorized, code: error.code, message: "request signature could not be verified", field: "Authorization")
+    }
+
+    // MARK: - Loans
+
+    func postLoan(_ req: Request, _ ctx: RequestContext) async throws -> Response {
+        try authenticatePlatform(req, ctx)
+        let loan: Loan
+        do { loan = try LoanCodec.decodeLoan(req.body) } catch {
+            throw HTTPError(.badRequest, code: "invalid_field", message: error.message, field: error.field)
+        }
+        if loan.currency != config.currency {
+            throw HTTPError(.badRequest, code: "invalid_field", message: "currency must be \(config.currency.code)", field: "$.currency")
+        }
+        let result = try await storeCall { try await store.intake(loan, now: clock()) }
+        switch result {
+        case .planned(let loanId, let state, let tranches):
+            metrics.increment("jointlend_routing_decisions_total", [("outcome", "planned")])
+            ctx.logger.info("loan routed", metadata: ["loan.id": loanId, "tranches": String(tranches.count)])
+            return Response.json(JSONWriter.string(.object([
+                ("loanId", .string(loanId)), ("state", .string(state.rawValue)),
+                ("deadlineAt", .number(String(config.makeRouterDeadline(loan.approvedAt)))),
+                ("tranches", .array(tranches.map(Self.encode))),
+            ])), status: .created)
+        case .rejected(let r):
+            metrics.increment("jointlend_routing_decisions_total", [("outcome", r.code.rawValue)])
+            ctx.logger.info("loan rejected for funding", metadata: ["loan.id": loan.loanId, "reason": r.code.rawValue])
+            throw HTTPError(.unprocessableContent, code: r.code.rawValue, message: r.detail)
+        }
+    }
+
+    func getLoan(_ req: Request, _ ctx: RequestContext) async throws -> Response {
+        try authenticatePlatform(req, ctx)
+        let id = try ctx.parameter("loanId")
+        guard id.utf8.count <= Loan.Limits.idBytesMax else { throw HTTPError(.badRequest, code: "invalid_field", message: "longer than 64 bytes", field: "loanId") }
+        guard let record = try await storeCall({ try await store.loan(id: id) }) else {
+            throw HTTPError(.notFound, code: "loan_not_found", message: "no loan with this id", field: "loanId")
+        }
+        return Response.json(JSONWriter.string(Self.encode(record)))
+    }
+
+    static func encode(_ t: TrancheRecord) -> JSONValue {
+        .object([
+            ("trancheId", .number(String(t.id))), ("funderId", .string(t.funderId)), ("kind", .string(t.kind.rawValue)),
+            ("shareBps", .number(String(t.shareBps))), ("amountMinor", .number(String(t.amountMinor))), ("state", .string(t.state.rawValue)),
+        ])
+    }
+
+    static func encode(_ r: LoanRecord) -> JSONValue {
+        .object([
+            ("loanId", .string(r.loan.loanId)), ("state", .string(r.state.rawValue)), ("amountMinor", .number(String(r.loan.amountMinor))),
+            ("currency", .string(r.loan.currency.code)), ("ruleId", .string(r.ruleId)), ("ruleVersion", .number(String(r.ruleVersion))),
+            ("approvedAt", .number(String(r.loan.approvedAt))), ("deadlineAt", .number(String(r.deadlineAt))),
+            ("tranches", .array(r.tranches.map(encode))),
+        ])
+    }
+
+    // MARK: - Partners
+
+    func contract(_ ctx: RequestContext) throws(HTTPError) -> PartnerContract {
+        let id = try ctx.parameter("partnerId")
+        guard let c = contracts[id] else { throw HTTPError(.notFound, code: "partner_not_found", message: "no partner with this id", field: "partnerId") }
+        return c
+    }
+
+    func postConfirmation(_ req: Request, _ ctx: RequestContext) async throws -> Response {
+        let contract = try contract(ctx)
+        let now = clock()
+        do {
+            try partnerVerifiers[contract.partnerId]!.verify(.callback, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: now)
+        } catch {
+            metrics.increment("jointlend_signature_failures_total", [("caller", contract.partnerId), ("code", error.code)])
+            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": contract.partnerId, "signature.error": error.code])
+            throw Self.unauthorized(error)
+        }
+        try rateLimiter.check(callerID: "partner:\(contract.partnerId)")
+        let confirmation = try ConfirmationCodec.decode(req.body, contract: contract)
+        let result = try await storeCall { try await store.confirm(confirmation, now: now) }
+        metrics.increment("jointlend_confirmations_total", [("partner", contract.partnerId), ("outcome", confirmation.outcome.rawValue)])
+        ctx.logger.info("confirmation applied", metadata: ["partner.id": contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
+        var members: [(key: String, value: JSONValue)] = [
+            ("serial", .string(confirmation.serial)), ("trancheId", .number(String(result.trancheId))),
+            ("trancheState", .string(result.trancheState.rawValue)), ("loanId", .string(result.loanId)),
+            ("loanState", .string(result.loanState.rawValue)),
+        ]
+        if let r = result.replacement { members.append(("replacement", Self.encode(r))) }
+        if let u = result.unfundedReason { members.append(("unfundedReason", .string(u.rawValue))) }
+        return try signedResponse(.object(members), contract: contract, now: now)
+    }
+
+    /// Signs an ack in the partner's scheme: headers for `jl1`/`wechatpay-v3`, parameters added to
+    /// the JSON body for `sorted-params`.
+    func signedResponse(_ body: JSONValue, contract: PartnerContract, now: Int64) throws -> Response {
+        let bytes = Array(JSONWriter.string(body).utf8)
+        let signed = try partnerSigners[contract.partnerId]!.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
+        if contract.scheme.format == .sortedParams, case .object(var members) = body {
+            for p in signed.parameters { members.append((p.name, .string(p.value))) }
+            return Response.json(JSONWriter.string(.object(members)))
+        }
+        var response = Response.json(bytes: bytes)
+        for h in signed.headers { response.headers.add(name: h.name, value: h.value) }
+        return response
+    }
+
+    func getPartners(_ req: Request, _ ctx: RequestContext) throws -> Response {
+        try authenticatePlatform(req, ctx)
+        let funders = config.fundersById
+        let items: [JSONValue] = contracts.keys.sorted().map { id in
+            let c = contracts[id]!
+            let f = funders[id]
+            return .object([
+                ("partnerId", .string(id)), ("name", .string(c.name)), ("licenceNumber", .string(c.licenceNumber)),
+                ("signing", .object([("format", .string(c.scheme.format.rawValue)), ("algorithm", .string(c.scheme.algorithm.rawValue))])),
+                ("routable", .bool(f != nil)),
+                ("dailyQuotaMinor", f?.limits.dailyQuotaMinor.map { .number(String($0)) } ?? .null),
+                ("exposureLimitMinor", f?.limits.exposureLimitMinor.map { .number(String($0)) } ?? .null),
+            ])
+        }
+        return Response.json(JSONWriter.string(.object([("partners", .array(items))])))
+    }
+
+    func getPosition(_ req: Request, _ ctx: RequestContext) async throws -> Response {
+        try authenticatePlatform(req, ctx)
+        let c = try contract(ctx)
+        let f = config.fundersById[c.partnerId]
+        let now = clock()
+        let p: PartnerPosition
+        if let positions {
+            p = try positions(c.partnerId, now)
+        } else {
+            let funded = try await storeCall { try await store.balance(account: LedgerAccounts.partnerDeployed(c.partnerId)) }
+            p = PartnerPosition(exposureMinor: funded, quotaUsedTodayMinor: 0, fundedPrincipalMinor: funded)
+        }
+        let exposure = p.exposureMinor
+        var members: [(key: String, value: JSONValue)] = [
+            ("partnerId", .string(c.partnerId)), ("currency", .string(config.currency.code)),
+            ("exposureMinor", .number(String(exposure))),
+            ("exposureLimitMinor", f?.limits.exposureLimitMinor.map { .number(String($0)) } ?? .null),
+        ]
+        if let limit = f?.limits.exposureLimitMinor, limit > 0 {
+            members.append(("utilisationBps", .number(String(Apportionment.mulDivHalfEven(exposure, 10_000, limit)))))
+        }
+        members.append(("dailyQuotaMinor", f?.limits.dailyQuotaMinor.map { .number(String($0)) } ?? .null))
+        members.append(("quotaUsedTodayMinor", .number(String(p.quotaUsedTodayMinor))))
+        members.append(("fundedPrincipalMinor", .number(String(p.fundedPrincipalMinor))))
+        return Response.json(JSONWriter.string(.object(members)))
+    }
+
+    // MARK: - Store errors → HTTP
+
+    func storeCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as StoreError {
+            throw Self.httpError(e)
+        }
+    }
+
+    static func httpError(_ e: StoreError) -> HTTPError {
+        switch e {
+        case .overloaded(let ms):
+            return HTTPError(.serviceUnavailable, code: "overloaded", message: "the store is at capacity; retry later",
+                             headers: ["Retry-After": String(max(1, (ms + 999) / 1000))])
+        case .idempotencyConflict:
+            return HTTPError(.conflict, code: "idempotency_conflict", message: "this key was already used with a different request")
+        case .invalidCommand(let field, let reason):
+            return HTTPError(.badRequest, code: "invalid_field", message: reason, field: field)
+        case .notFound(let entity, _):
+            return HTTPError(.notFound, code: "\(entity)_not_found", message: "no \(entity) with this id")
+        case .invalidTransition(let entity, _, let from, let to):
+            return HTTPError(.conflict, code: "invalid_transition", message: "\(entity) cannot go from \(from) to \(to)")
+        case .unbalancedTransaction:
+            return HTTPError(.internalServerError, code: "internal", message: "internal error")
+        case .closed:
+            return HTTPError(.serviceUnavailable, code: "shutting_down", message: "the gateway is shutting down", headers: ["Retry-After": "1"])
+        case .database:
+            return HTTPError(.internalServerError, code: "internal", message: "internal error")
+        }
+    }
+}
+
+extension GatewayConfig {
+    func makeRouterDeadline(_ approvedAt: Int64) -> Int64 { approvedAt + fundingDeadlineSeconds }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HTTP
+import LendingCore
+import PartnerSigning
+import Storage
+
+/// A whole running gateway: configuration, contracts, store, API, HTTP server and the background
+/// sweeper. `serve`, `demo` and the end-to-end tests all start it the same way.
+public final class GatewayServer: Sendable {
+    public struct Options: Sendable {
+        public var configPath = "Config/gateway.json"
+        /// Overrides the configuration's `server.host` / `server.port`.
+        public var listenHost: String?
+        public var listenPort: Int?
+        /// Overrides the configuration's `dataDir`.
+        public var dataDirectory: String?
+        /// Registers test-only routes (contract provider states). Never on in production.
+        public var testMode = false
+        public var eventLoops: Int?
+        /// Unix-seconds clock; the chaos test fast-forwards it.
+        public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        public var logger = HTTP.Logger(label: "jointlend")
+        public init() {}
+    }
+
+    public let config: GatewayConfig
+    public let store: SQLiteStore
+    public let api: GatewayAPI
+    public let http: HTTPServer
+    public let databasePath: String
+    let sweeper: Sweeper
+
+    /// Loads and validates everything, opens the store and seeds opening pool balances once.
+    /// Nothing listens until `start()`.
+    public init(options: Options) async throws {
+        var config = try GatewayConfig.load(path: options.configPath)
+        if let h = options.listenHost { config.runtime.server.host = h }
+        if let p = options.listenPort { config.runtime.server.port = p }
+        self.config = config
+        let contracts = try PartnerContract.loadAll(directory: config.resolve(config.runtime.contractsDirectory))
+        let secret = try Self.platformSecret(config)
+
+        let dataDir = options.dataDirectory ?? config.resolve(config.runtime.dataDirectory)
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        databasePath = "\(dataDir)/jointlend.sqlite"
+        var storeConfig = StoreConfiguration(path: databasePath, router: config.makeRouter())
+        storeConfig.queueCommandsMax = config.runtime.storeQueueCommandsMax
+        storeConfig.batchCommandsMax = config.runtime.storeBatchCommandsMax
+        storeConfig.businessDayOffsetSeconds = config.businessDayUtcOffsetSeconds
+        let store = try SQLiteStore(configuration: storeConfig)
+        self.store = store
+        let now = options.clock()
+        for (id, balance) in config.poolBalancesMinor.sorted(by: { $0.key < $1.key }) where balance > 0 {
+            if try await store.balance(account: LedgerAccounts.poolCapital(id)) == 0 {
+                try await store.depositToPool(funderId: id, amountMinor: balance, reference: "opening-balance:\(id)", now: now)
+            }
+        }
+        let metrics = Metrics()
+        let queueMax = storeConfig.queueCommandsMax
+        let readiness: @Sendable () -> String? = { [store] in
+            store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
+        }
+        metrics.collect { [store] in
+            [("jointlend_store_queue_depth", "Commands waiting for the store's writer.", "", Double(store.queuedCommandsCount))]
+        }
+        let api = try GatewayAPI(config: config, store: store, contracts: contracts, platformSecret: secret, metrics: metrics,
+                                 clock: options.clock, readiness: readiness,
+                                 positions: { [store, offset = config.businessDayUtcOffsetSeconds] id, now in
+                                     try store.partnerPosition(funderId: id, now: now, businessDayOffsetSeconds: offset)
+                                 },
+                                 testRoutes: options.testMode ? TestModeRoutes.register : nil)
+        self.api = api
+        var http = HTTPServer.Configuration()
+        http.host = config.runtime.server.host
+        http.port = config.runtime.server.port
+        if let loops = options.eventLoops ?? (config.runtime.server.eventLoops > 0 ? config.runtime.server.eventLoops : nil) { http.eventLoopCount = loops }
+        http.bodyBytesMax = config.runtime.server.bodyBytesMax
+        http.connectionsMax = config.runtime.server.connectionsMax
+        http.headerReadTimeoutMilliseconds = config.runtime.server.headerReadTimeoutMilliseconds
+        http.bodyReadTimeoutMilliseconds = config.runtime.server.bodyReadTimeoutMilliseconds
+        http.idleTimeoutMilliseconds = config.runtime.server.idleTimeoutMilliseconds
+        http.writeTimeoutMilliseconds = config.runtime.server.writeTimeoutMilliseconds
+        http.shutdownGraceMilliseconds = config.runtime.server.shutdownGraceMilliseconds
+        self.http = HTTPServer(configuration: http, responder: try api.makeResponder(), logger: options.logger,
+                               observer: { [api] m in api.observe(m) })
+        sweeper = Sweeper(store: store, clock: options.clock, intervalMilliseconds: config.runtime.sweepIntervalMilliseconds, logger: options.logger)
+    }
+
+    /// The platform's HMAC secret: the environment variable named in configuration when set,
+    /// else the named file. Missing both is a configuration error (fail closed).
+    static func platformSecret(_ config: GatewayConfig) throws(ConfigError) -> [UInt8] {
+        let p = config.runtime.platform
+        if let env = p.secretEnv, let v = ProcessInfo.processInfo.environment[env], !v.isEmpty { return Array(v.utf8) }
+        if let file = p.secretFile, let data = FileManager.default.contents(atPath: config.resolve(file)), data.count >= 32 {
+            return Array(data)
+        }
+        throw ConfigError(file: "configuration", problems: [DecodingProblem(path: "$.platform", message: "no platform secret: set \(p.secretEnv ?? "secretEnv") or a readable secretFile of at least 32 bytes")])
+    }
+
+    public var port: Int { http.port }
+
+    public func start() throws {
+        try http.start()
+        sweeper.start()
+    }
+
+    /// Graceful stop: no new connections, in-flight requests finish, background work ends, the
+    /// store finishes its queue and closes.
+    public func stop() {
+        http.shutdown()
+        sweeper.stop()
+        store.close()
+    }
+}
+
+/// Ends every loan whose funding deadline passed, on a timer. Bounded per pass.
+final class Sweeper: Sendable {
+    let store: SQLiteStore
+    let clock: @Sendable () -> Int64
+    let intervalMilliseconds: Int
+    let logger: HTTP.Logger
+    let task = LockedBox<Task<Void, Never>?>(nil)
+    static let loansPerPassMax = 1_000
+
+    init(store: SQLiteStore, clock: @escaping @Sendable () -> Int64, intervalMilliseconds: Int, logger: HTTP.Logger) {
+        self.store = store
+        self.clock = clock
+        self.intervalMilliseconds = intervalMilliseconds
+        self.logger = logger
+    }
+
+    func start() {
+        task.set(Task { [self] in
+            while !Task.isCancelled {
+                do {
+                    let ended = try await store.expireOverdue(now: clock(), limit: Self.loansPerPassMax)
+                    if !ended.isEmpty { logger.info("deadline sweep ended loans", metadata: ["loans": String(ended.count)]) }
+                } catch {
+                    logger.warning("deadline sweep failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(nanoseconds: UInt64(intervalMilliseconds) * 1_000_000)
+            }
+        })
+    }
+
+    func stop() { task.get()?.cancel() }
+}
+
+/// A value behind a lock, for the few pieces of mutable state shared across threads.
+final class LockedBox<T>: @unchecked Sendable {
+    // @unchecked: every access goes through `lock`.
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+}
+

@@ -1,0 +1,141 @@
+import Synchronization
+
+/// A small Prometheus registry: counters, gauges and histograms with bounded label sets,
+/// rendered in the text exposition format (0.0.4). Shaped after swift-metrics' `Counter`,
+/// `Recorder` and `Timer`, so the real package could replace it without touching callers.
+///
+/// Label values come from closed sets (route patterns, status codes, outcome codes, partner ids
+/// from configuration), never from request data, so cardinality stays bounded; as a backstop a
+/// metric holds at most `seriesMax` series and drops new ones beyond it.
+public final class Metrics: Sendable {
+    public static let seriesMax = 2_000
+    /// Latency buckets in seconds.
+    public static let latencyBucketsSeconds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    public static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
+    private struct Histogram {
+        var counts: [UInt64]
+        var sum: Double = 0
+        var count: UInt64 = 0
+    }
+
+    private struct Family {
+        var kind: String
+        var help: String
+        var buckets: [Double] = []
+        var values: [String: Double] = [:]
+        var histograms: [String: Histogram] = [:]
+    }
+
+    private let families = Mutex<[String: Family]>([:])
+    /// Gauges computed at scrape time (outbox depth, queue depth, connections).
+    private let collectors = Mutex<[@Sendable () -> [(name: String, help: String, labels: String, value: Double)]]>([])
+
+    public init() {}
+
+    public func describe(counter name: String, help: String) { define(name, "counter", help, []) }
+    public func describe(gauge name: String, help: String) { define(name, "gauge", help, []) }
+    public func describe(histogram name: String, help: String, buckets: [Double]) { define(name, "histogram", help, buckets) }
+
+    private func define(_ name: String, _ kind: String, _ help: String, _ buckets: [Double]) {
+        families.withLock { f in
+            if f[name] == nil { f[name] = Family(kind: kind, help: help, buckets: buckets) }
+        }
+    }
+
+    /// Adds to a counter (created on first use).
+    public func increment(_ name: String, _ labels: [(String, String)] = [], by amount: Double = 1) {
+        let key = Self.render(labels)
+        families.withLock { f in
+            if f[name] == nil { f[name] = Family(kind: "counter", help: name) }
+            guard f[name]!.values[key] != nil || f[name]!.values.count < Self.seriesMax else { return }
+            f[name]!.values[key, default: 0] += amount
+        }
+    }
+
+    public func set(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
+        let key = Self.render(labels)
+        families.withLock { f in
+            if f[name] == nil { f[name] = Family(kind: "gauge", help: name) }
+            guard f[name]!.values[key] != nil || f[name]!.values.count < Self.seriesMax else { return }
+            f[name]!.values[key] = value
+        }
+    }
+
+    /// Records one observation in a histogram described with `describe(histogram:)`.
+    public func observe(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
+        let key = Self.render(labels)
+        families.withLock { f in
+            guard var family = f[name], family.kind == "histogram" else { return }
+            f[name] = nil  // keep the family uniquely referenced while mutating
+            if family.histograms[key] != nil || family.histograms.count < Self.seriesMax {
+                var h = family.histograms[key] ?? Histogram(counts: Array(repeating: 0, count: family.buckets.count))
+                for (i, upper) in family.buckets.enumerated() where value <= upper { h.counts[i] += 1 }
+                h.sum += value
+                h.count += 1
+                family.histograms[key] = h
+            }
+            f[name] = family
+        }
+    }
+
+    /// Registers a function sampled at every scrape.
+    public func collect(_ collector: @escaping @Sendable () -> [(name: String, help: String, labels: String, value: Double)]) {
+        collectors.withLock { $0.append(collector) }
+    }
+
+    /// The whole registry in Prometheus text format.
+    public func render() -> String {
+        var out = ""
+        let snapshot = families.withLock { $0 }
+        for name in snapshot.keys.sorted() {
+            let family = snapshot[name]!
+            out += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.kind)\n"
+            if family.kind == "histogram" {
+                for key in family.histograms.keys.sorted() {
+                    let h = family.histograms[key]!
+                    let sep = key.isEmpty ? "" : ","
+                    for (i, upper) in family.buckets.enumerated() {
+                        out += "\(name)_bucket{\(key)\(sep)le=\"\(Self.number(upper))\"} \(h.counts[i])\n"
+                    }
+                    out += "\(name)_bucket{\(key)\(sep)le=\"+Inf\"} \(h.count)\n"
+                    out += "\(name)_sum\(key.isEmpty ? "" : "{\(key)}") \(Self.number(h.sum))\n"
+                    out += "\(name)_count\(key.isEmpty ? "" : "{\(key)}") \(h.count)\n"
+                }
+            } else {
+                for key in family.values.keys.sorted() {
+                    out += "\(name)\(key.isEmpty ? "" : "{\(key)}") \(Self.number(family.values[key]!))\n"
+                }
+            }
+        }
+        var described = Set<String>()
+        for collector in collectors.withLock({ $0 }) {
+            for sample in collector() {
+                if described.insert(sample.name).inserted { out += "# HELP \(sample.name) \(sample.help)\n# TYPE \(sample.name) gauge\n" }
+                out += "\(sample.name)\(sample.labels.isEmpty ? "" : "{\(sample.labels)}") \(Self.number(sample.value))\n"
+            }
+        }
+        return out
+    }
+
+    /// `a="x",b="y"` with values escaped per the exposition format.
+    public static func render(_ labels: [(String, String)]) -> String {
+        labels.map { name, value in
+            var v = ""
+            for c in value.unicodeScalars {
+                switch c {
+                case "\\": v += "\\\\"
+                case "\"": v += "\\\""
+                case "\n": v += "\\n"
+                default: v.unicodeScalars.append(c)
+                }
+            }
+            return "\(name)=\"\(v)\""
+        }.joined(separator: ",")
+    }
+
+    static func number(_ v: Double) -> String {
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return String(v)
+    }
+}

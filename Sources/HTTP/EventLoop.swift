@@ -1,0 +1,240 @@
+import CPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One epoll loop on its own thread, owning a `SO_REUSEPORT` listener and the connections it
+/// accepted. Everything but `execute` and `beginShutdown` runs on the loop thread.
+///
+/// `@unchecked Sendable`: other threads only call `execute` (a locked queue plus an eventfd
+/// wake-up); every other member is touched by the loop thread alone.
+final class EventLoop: @unchecked Sendable {
+    private static let listenerTag = UInt64.max
+    private static let wakeTag = UInt64.max - 1
+    private static let eventsMax: Int32 = 256
+    private static let acceptsPerWakeMax = 128
+    private static let readBufferBytes = 64 * 1024
+
+    let core: ServerCore
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var listenerFD: Int32
+    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    private var connections: [HTTPConnection?] = []
+    private var liveConnectionCount = 0
+    private var nextConnectionID: UInt64 = 1
+    private var requestCounter: UInt64 = 0
+    private let requestIDPrefix: String
+    let readBuffer: UnsafeMutableRawBufferPointer
+    private(set) var isStopping = false
+    private var stopDeadlineNanoseconds: UInt64 = 0
+    private var listenerPaused = false
+    private(set) var nowNanoseconds: UInt64 = MonotonicClock.nanoseconds()
+
+    init(core: ServerCore, listenerFD: Int32) throws(HTTPServerError) {
+        self.core = core
+        self.listenerFD = listenerFD
+        epollFD = CPosix_epoll_create()
+        guard epollFD >= 0 else { throw .system(call: "epoll_create1", errno: errno) }
+        wakeFD = CPosix_eventfd(0)
+        guard wakeFD >= 0 else {
+            let code = errno
+            Glibc.close(epollFD)
+            throw .system(call: "eventfd", errno: code)
+        }
+        readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
+        var generator = SystemRandomNumberGenerator()
+        requestIDPrefix = String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16)
+        if CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, wakeFD, CPosix_EPOLLIN, Self.wakeTag) != 0
+            || CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, listenerFD, CPosix_EPOLLIN, Self.listenerTag) != 0
+        {
+            let code = errno
+            Glibc.close(epollFD)
+            Glibc.close(wakeFD)
+            readBuffer.deallocate()
+            throw .system(call: "epoll_ctl", errno: code)
+        }
+    }
+
+    /// Runs `job` on the loop thread soon. Safe from any thread.
+    func execute(_ job: @escaping @Sendable () -> Void) {
+        jobs.withLock { $0.append(job) }
+        _ = CPosix_eventfd_signal(wakeFD)
+    }
+
+    /// Stop accepting, close idle connections, let in-flight requests finish until the deadline.
+    func beginShutdown(graceMilliseconds: Int) {
+        execute { [self] in
+            guard !isStopping else { return }
+            isStopping = true
+            stopDeadlineNanoseconds = nowNanoseconds + UInt64(graceMilliseconds) * 1_000_000
+            closeListener()
+            for connection in connections.compactMap({ $0 }) { connection.beginShutdown() }
+        }
+    }
+
+    /// The loop body; returns once stopped and every connection is closed.
+    func run() {
+        let events = UnsafeMutablePointer<UInt32>.allocate(capacity: Int(Self.eventsMax))
+        let datas = UnsafeMutablePointer<UInt64>.allocate(capacity: Int(Self.eventsMax))
+        defer {
+            events.deallocate()
+            datas.deallocate()
+        }
+        let tickNanoseconds = UInt64(core.configuration.tickMilliseconds) * 1_000_000
+        var nextTick = MonotonicClock.nanoseconds() + tickNanoseconds
+        while true {
+            let count = CPosix_epoll_wait_split(epollFD, events, datas, Self.eventsMax, Int32(core.configuration.tickMilliseconds))
+            nowNanoseconds = MonotonicClock.nanoseconds()
+            if count < 0 && errno != EINTR {
+                core.logger.critical("epoll_wait failed", metadata: ["errno": "\(errno)"])
+                break
+            }
+            for index in 0..<Int(max(0, count)) {
+                switch datas[index] {
+                case Self.listenerTag: acceptConnections()
+                case Self.wakeTag: runJobs()
+                default:
+                    let fd = Int(truncatingIfNeeded: datas[index])
+                    if fd < connections.count, let connection = connections[fd] {
+                        connection.handle(events: events[index])
+                    }
+                }
+            }
+            if nowNanoseconds >= nextTick {
+                nextTick = nowNanoseconds + tickNanoseconds
+                expireDeadlines()
+            }
+            if isStopping && (liveConnectionCount == 0 || nowNanoseconds >= stopDeadlineNanoseconds) { break }
+        }
+        for connection in connections.compactMap({ $0 }) { connection.close() }
+        runJobs()  // drop async completions that arrived meanwhile
+        closeListener()
+        Glibc.close(epollFD)
+        Glibc.close(wakeFD)
+        readBuffer.deallocate()
+    }
+
+    private func runJobs() {
+        _ = CPosix_eventfd_drain(wakeFD)
+        let pending = jobs.withLock { jobs in
+            let taken = jobs
+            jobs.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for job in pending { job() }
+    }
+
+    private func closeListener() {
+        guard listenerFD >= 0 else { return }
+        _ = CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_DEL, listenerFD, 0, 0)
+        Glibc.close(listenerFD)
+        listenerFD = -1
+    }
+
+    private func acceptConnections() {
+        for _ in 0..<Self.acceptsPerWakeMax {
+            let fd = CPosix_accept4(listenerFD, nil, nil)
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK: return
+                case EINTR, ECONNABORTED, EPROTO: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Level-triggered: stop listening until the next tick or accept would spin.
+                    core.logger.error("accept failed: out of resources", metadata: ["errno": "\(errno)"])
+                    pauseListener()
+                    return
+                default:
+                    core.logger.error("accept failed", metadata: ["errno": "\(errno)"])
+                    return
+                }
+            }
+            admit(fd)
+        }
+    }
+
+    private func admit(_ fd: Int32) {
+        let configuration = core.configuration
+        if core.connectionCount.add(1, ordering: .relaxed).newValue > configuration.connectionsMax {
+            core.connectionCount.subtract(1, ordering: .relaxed)
+            if core.transportFactory.isPlaintext { Self.writeOverloaded(fd) }
+            Glibc.close(fd)
+            return
+        }
+        _ = CPosix_set_nodelay(fd)
+        let transport: any HTTPTransport
+        do {
+            transport = try core.transportFactory.serverTransport(acceptedSocket: fd)
+        } catch {
+            core.connectionCount.subtract(1, ordering: .relaxed)
+            Glibc.close(fd)
+            return
+        }
+        var address = [CChar](repeating: 0, count: 16)
+        let remote = CPosix_peer_ipv4(fd, &address, 16) == 0
+            ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+        let connection = HTTPConnection(loop: self, id: nextConnectionID, transport: transport, remoteAddress: remote)
+        nextConnectionID += 1
+        if CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, fd, CPosix_EPOLLIN, UInt64(fd)) != 0 {
+            core.connectionCount.subtract(1, ordering: .relaxed)
+            transport.close()
+            return
+        }
+        let index = Int(fd)
+        if index >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: index + 1 - connections.count + 64))
+        }
+        connections[index] = connection
+        liveConnectionCount += 1
+        if isStopping { connection.beginShutdown() }
+    }
+
+    private static let overloadedResponse: [UInt8] = {
+        var bytes: [UInt8] = []
+        HTTPError.overloaded.response.serialize(into: &bytes, requestID: nil, close: true)
+        return bytes
+    }()
+
+    private static func writeOverloaded(_ fd: Int32) {
+        _ = overloadedResponse.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    private func pauseListener() {
+        guard listenerFD >= 0, !listenerPaused else { return }
+        _ = CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_DEL, listenerFD, 0, 0)
+        listenerPaused = true
+    }
+
+    private func expireDeadlines() {
+        if listenerPaused && listenerFD >= 0 && !isStopping {
+            listenerPaused = CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, listenerFD, CPosix_EPOLLIN, Self.listenerTag) != 0
+        }
+        for case let connection? in connections { connection.expireDeadlines(now: nowNanoseconds) }
+    }
+
+    // MARK: Called by connections
+
+    func setInterest(_ fd: Int32, _ events: UInt32) {
+        _ = CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_MOD, fd, events, UInt64(fd))
+    }
+
+    func removeConnection(_ fd: Int32) {
+        _ = CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_DEL, fd, 0, 0)
+        connections[Int(fd)] = nil
+        liveConnectionCount -= 1
+        core.connectionCount.subtract(1, ordering: .relaxed)
+    }
+
+    /// Finds the connection an async handler answered, if it is still the same one.
+    func connection(fd: Int32, id: UInt64) -> HTTPConnection? {
+        let index = Int(fd)
+        guard index < connections.count, let connection = connections[index], connection.id == id else { return nil }
+        return connection
+    }
+
+    func makeRequestID() -> String {
+        requestCounter &+= 1
+        return requestIDPrefix + "-" + String(requestCounter, radix: 16)
+    }
+}

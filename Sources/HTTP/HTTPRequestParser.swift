@@ -1,0 +1,280 @@
+/// An incremental HTTP/1.1 request parser with a limit on everything.
+///
+/// Bytes go in with `append`, requests come out of `next()` in order (pipelining). The parser
+/// gives the same requests and the same error whatever the split of the input: it scans each
+/// byte once, and a decision that needs the next byte (a CR) waits for it.
+///
+/// Framing is strict (RFC 9112 §6): bodies are delimited by `Content-Length` only.
+/// **Chunked request bodies are not accepted**: any `Transfer-Encoding` is answered
+/// 411 Length Required (`length_required`), and `Transfer-Encoding` together with
+/// `Content-Length` is 400 — the classic request-smuggling pair. Partner and platform clients
+/// send JSON of known length, and refusing chunked framing removes a whole class of
+/// desynchronisation bugs. Every error is final: the connection must be closed.
+public struct HTTPRequestParser {
+    /// Size limits, each answered with its own status.
+    public struct Limits: Sendable, Equatable {
+        /// Request line without its CRLF (414 above it).
+        public var requestLineBytesMax: Int
+        /// Header section after the request line, CRLFs included (431 above it).
+        public var headerBytesMax: Int
+        /// Header fields per request (431 above it).
+        public var headerCountMax: Int
+        /// `Content-Length` (413 above it).
+        public var bodyBytesMax: Int
+
+        public init(
+            requestLineBytesMax: Int = 8 * 1024, headerBytesMax: Int = 16 * 1024,
+            headerCountMax: Int = 100, bodyBytesMax: Int = 1024 * 1024
+        ) {
+            self.requestLineBytesMax = requestLineBytesMax
+            self.headerBytesMax = headerBytesMax
+            self.headerCountMax = headerCountMax
+            self.bodyBytesMax = bodyBytesMax
+        }
+    }
+
+    private struct Head {
+        var method: HTTPMethod
+        var path: String
+        var query: String?
+        var version: HTTPVersion
+        var headers: HTTPHeaders
+        var contentLength: Int
+        var keepAlive: Bool
+    }
+
+    public let limits: Limits
+    private var buffer: [UInt8] = []
+    /// First byte of the request being parsed.
+    private var start = 0
+    /// Next byte to examine while looking for the end of the head.
+    private var scan = 0
+    private var lineStart = 0
+    /// Index of the CR ending the request line, once seen.
+    private var requestLineEnd: Int?
+    private var headerLineCount = 0
+    private var head: Head?
+    private var bodyStart = 0
+    private var failure: HTTPParseError?
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Bytes received and not yet consumed by a returned request.
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    /// Whether the head of the current request is complete and its body is being awaited.
+    public var isReadingBody: Bool { head != nil }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append<Bytes: Sequence>(contentsOf bytes: Bytes) where Bytes.Element == UInt8 {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete request, `nil` when more bytes are needed, or the error that ends the
+    /// connection (thrown again on every later call).
+    public mutating func next() throws(HTTPParseError) -> Request? {
+        if let failure { throw failure }
+        do {
+            return try parseNext()
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    private mutating func parseNext() throws(HTTPParseError) -> Request? {
+        if head == nil {
+            guard let headEnd = try scanHead() else { return nil }
+            head = try parseHead(end: headEnd)
+            bodyStart = headEnd
+        }
+        guard let current = head else { return nil }
+        let end = bodyStart + current.contentLength
+        guard buffer.count >= end else { return nil }
+        let request = Request(
+            method: current.method, path: current.path, query: current.query,
+            version: current.version, headers: current.headers,
+            body: current.contentLength == 0 ? [] : Array(buffer[bodyStart..<end]),
+            keepAlive: current.keepAlive)
+        head = nil
+        resetScan(at: end)
+        compactIfWorthwhile()
+        return request
+    }
+
+    private mutating func resetScan(at index: Int) {
+        start = index
+        scan = index
+        lineStart = index
+        requestLineEnd = nil
+        headerLineCount = 0
+    }
+
+    /// Drops consumed bytes once they dominate the buffer, so a long pipelined connection does
+    /// not grow it without bound and the copy cost stays amortised.
+    private mutating func compactIfWorthwhile() {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 64 * 1024)
+            resetScan(at: 0)
+        } else if start >= 4096 && start * 2 >= buffer.count {
+            buffer.removeFirst(start)
+            resetScan(at: 0)
+        }
+    }
+
+    /// Advances `scan` to the end of the head; returns the index after its final CRLF.
+    private mutating func scanHead() throws(HTTPParseError) -> Int? {
+        let cr: UInt8 = 0x0D, lf: UInt8 = 0x0A
+        while scan < buffer.count {
+            let byte = buffer[scan]
+            if byte == cr {
+                guard scan + 1 < buffer.count else { return nil }  // the next byte decides
+                if buffer[scan + 1] != lf { throw .badLineEnding }
+            } else if byte == lf {
+                guard scan > lineStart, buffer[scan - 1] == cr else { throw .badLineEnding }
+                let lineLength = scan - 1 - lineStart
+                if requestLineEnd == nil {
+                    if lineLength == 0 { throw .badRequestLine }
+                    requestLineEnd = scan - 1
+                } else if lineLength == 0 {
+                    scan += 1
+                    if let end = requestLineEnd,
+                        scan - (end + 2) > limits.headerBytesMax
+                    {
+                        throw .headerBytesTooLarge
+                    }
+                    return scan
+                } else {
+                    headerLineCount += 1
+                    if headerLineCount > limits.headerCountMax { throw .headerCountTooLarge }
+                }
+                lineStart = scan + 1
+            }
+            scan += 1
+            if let requestLineEnd {
+                if scan - (requestLineEnd + 2) > limits.headerBytesMax { throw .headerBytesTooLarge }
+            } else if scan - start > limits.requestLineBytesMax + 1 {  // +1: its CR
+                throw .requestLineTooLong
+            }
+        }
+        return nil
+    }
+
+    private func parseHead(end: Int) throws(HTTPParseError) -> Head {
+        guard let lineEnd = requestLineEnd else { throw .badRequestLine }
+        let line = buffer[start..<lineEnd]
+        guard let firstSpace = line.firstIndex(of: 0x20) else { throw .badRequestLine }
+        let afterMethod = line[(firstSpace + 1)...]
+        guard let secondSpace = afterMethod.firstIndex(of: 0x20) else { throw .badRequestLine }
+        let methodBytes = line[..<firstSpace]
+        let targetBytes = line[(firstSpace + 1)..<secondSpace]
+        let versionBytes = line[(secondSpace + 1)...]
+        guard !methodBytes.isEmpty, methodBytes.allSatisfy(Self.isTokenByte) else { throw .badRequestLine }
+        guard let method = HTTPMethod(bytes: methodBytes) else { throw .badMethod }
+        guard targetBytes.first == 0x2F, targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .badTarget
+        }
+        let version: HTTPVersion
+        if versionBytes.elementsEqual("HTTP/1.1".utf8) {
+            version = .http1_1
+        } else if versionBytes.elementsEqual("HTTP/1.0".utf8) {
+            version = .http1_0
+        } else {
+            throw .badVersion
+        }
+        let path: String
+        var query: String?
+        if let question = targetBytes.firstIndex(of: 0x3F) {
+            path = String(decoding: targetBytes[..<question], as: UTF8.self)
+            query = String(decoding: targetBytes[(question + 1)...], as: UTF8.self)
+        } else {
+            path = String(decoding: targetBytes, as: UTF8.self)
+        }
+        let headers = try parseHeaderLines(from: lineEnd + 2, to: end - 2)
+        let (contentLength, keepAlive) = try framing(headers, version: version)
+        return Head(
+            method: method, path: path, query: query, version: version, headers: headers,
+            contentLength: contentLength, keepAlive: keepAlive)
+    }
+
+    /// Parses `name: value` lines between `from` and `to` (the CR of the final empty line).
+    private func parseHeaderLines(from: Int, to: Int) throws(HTTPParseError) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        var lineStart = from
+        while lineStart < to {
+            var lineEnd = lineStart
+            while buffer[lineEnd] != 0x0D { lineEnd += 1 }
+            let line = buffer[lineStart..<lineEnd]
+            if let first = line.first, first == 0x20 || first == 0x09 { throw .obsoleteLineFolding }
+            guard let colon = line.firstIndex(of: 0x3A) else { throw .badHeaderName }
+            let name = line[..<colon]
+            guard !name.isEmpty, name.allSatisfy(Self.isTokenByte) else { throw .badHeaderName }
+            var value = line[(colon + 1)...]
+            while let f = value.first, f == 0x20 || f == 0x09 { value = value.dropFirst() }
+            while let l = value.last, l == 0x20 || l == 0x09 { value = value.dropLast() }
+            guard value.allSatisfy(Self.isFieldValueByte) else { throw .badHeaderValue }
+            headers.add(
+                name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+            lineStart = lineEnd + 2
+        }
+        return headers
+    }
+
+    private func framing(_ headers: HTTPHeaders, version: HTTPVersion) throws(HTTPParseError) -> (Int, Bool) {
+        var contentLength: Int?
+        var hasTransferEncoding = false
+        var hostCount = 0
+        var connectionClose = false
+        var connectionKeepAlive = false
+        for field in headers {
+            if HTTPHeaders.namesEqual(field.name, "Content-Length") {
+                if contentLength != nil { throw .duplicateContentLength }
+                contentLength = try Self.parseContentLength(field.value, max: limits.bodyBytesMax)
+            } else if HTTPHeaders.namesEqual(field.name, "Transfer-Encoding") {
+                hasTransferEncoding = true
+            } else if HTTPHeaders.namesEqual(field.name, "Host") {
+                hostCount += 1
+            } else if HTTPHeaders.namesEqual(field.name, "Connection") {
+                connectionClose = connectionClose || HTTPHeaders.listContains(field.value, token: "close")
+                connectionKeepAlive = connectionKeepAlive || HTTPHeaders.listContains(field.value, token: "keep-alive")
+            }
+        }
+        if hasTransferEncoding {
+            throw contentLength == nil ? .transferEncodingNotSupported : .contentLengthWithTransferEncoding
+        }
+        if version == .http1_1 && hostCount != 1 { throw .badHost }
+        if hostCount > 1 { throw .badHost }
+        let keepAlive = version == .http1_1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+        return (contentLength ?? 0, keepAlive)
+    }
+
+    private static func parseContentLength(_ value: String, max: Int) throws(HTTPParseError) -> Int {
+        let digits = value.utf8
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badContentLength }
+        var length = 0
+        for digit in digits {
+            length = length * 10 + Int(digit - 0x30)
+            if length > max { throw .bodyTooLarge }
+        }
+        return length
+    }
+
+    /// tchar (RFC 9110 §5.6.2).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
+        default: false
+        }
+    }
+
+    /// field-vchar, SP, HTAB and obs-text; no other control characters (RFC 9110 §5.5).
+    static func isFieldValueByte(_ byte: UInt8) -> Bool {
+        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+    }
+}

@@ -1,0 +1,56 @@
+/// What the server knows about a request besides the request itself.
+public struct RequestContext: Sendable {
+    /// From a sane `X-Request-Id` header (1–64 of `A-Z a-z 0-9 . _ -`), else generated.
+    /// Echoed in the response's `X-Request-Id`.
+    public let requestID: String
+    /// Values of the route's `{param}` segments, raw (still percent-encoded).
+    public let parameters: [String: String]
+    /// The matched route pattern, e.g. `/v1/loans/{loanId}`; empty when no route matched.
+    public let routePattern: String
+    /// The peer's IPv4 address, when known.
+    public let remoteAddress: String?
+    private let baseLogger: Logger
+
+    public init(
+        requestID: String, parameters: [String: String] = [:], routePattern: String = "",
+        remoteAddress: String? = nil, logger: Logger
+    ) {
+        self.requestID = requestID
+        self.parameters = parameters
+        self.routePattern = routePattern
+        self.remoteAddress = remoteAddress
+        self.baseLogger = logger
+    }
+
+    /// The server's logger with `request.id` set.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "request.id"] = requestID
+        return logger
+    }
+
+    /// The value of route parameter `name`, or a 400 naming it.
+    public func parameter(_ name: String) throws(HTTPError) -> String {
+        guard let value = parameters[name], !value.isEmpty else {
+            throw HTTPError(.badRequest, code: "missing_parameter", message: "path parameter is missing", field: name)
+        }
+        return value
+    }
+
+    /// Whether `candidate` may be used as a request id as received.
+    static func isSaneRequestID(_ candidate: String) -> Bool {
+        let bytes = candidate.utf8
+        return !bytes.isEmpty && bytes.count <= 64 && bytes.allSatisfy { byte in
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F: true
+            default: false
+            }
+        }
+    }
+
+    func with(parameters: [String: String], routePattern: String) -> RequestContext {
+        RequestContext(
+            requestID: requestID, parameters: parameters, routePattern: routePattern,
+            remoteAddress: remoteAddress, logger: baseLogger)
+    }
+}

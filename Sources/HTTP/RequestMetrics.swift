@@ -1,0 +1,10 @@
+/// One finished request, reported to the server's observer (for Prometheus histograms).
+public struct RequestMetrics: Sendable {
+    public let method: HTTPMethod
+    /// The matched route pattern, or `""` when none matched (404/405/parse errors), so label
+    /// cardinality stays bounded.
+    public let routePattern: String
+    public let status: Int
+    /// From the complete request to its response being queued for writing.
+    public let durationNanoseconds: UInt64
+}

@@ -1,0 +1,84 @@
+/// Remembers the nonces accepted per key for as long as their messages could still pass the
+/// timestamp check, and rejects a second use. Memory is bounded: `entriesMax` nonces in all;
+/// when that many are live, verification fails closed with `replayGuardFull` rather than forget
+/// one early. The store's idempotency records remain the real guarantee against a double effect.
+///
+/// Called from several event-loop threads at once: nonces are spread over independently locked
+/// shards so threads rarely wait on each other.
+public final class NonceReplayGuard: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        /// Live nonces kept in all, across keys.
+        public var entriesMax: Int
+        /// How long a nonce is kept after it is accepted. Must cover the timestamp window both
+        /// ways (a message stamped `tolerance` ahead stays acceptable for `2 × tolerance`).
+        public var retentionSeconds: Int64
+        public var shardCount: Int
+
+        public init(entriesMax: Int = 1_000_000, retentionSeconds: Int64 = 2 * SigningScheme.defaultTimestampToleranceSeconds, shardCount: Int = 16) {
+            self.entriesMax = entriesMax
+            self.retentionSeconds = retentionSeconds
+            self.shardCount = shardCount
+        }
+    }
+
+    public let configuration: Configuration
+    private let shards: [Shard]
+
+    public init(configuration: Configuration = Configuration()) {
+        precondition(configuration.entriesMax >= 1 && configuration.shardCount >= 1 && configuration.retentionSeconds >= 0)
+        self.configuration = configuration
+        let shardCount = min(configuration.shardCount, configuration.entriesMax)
+        let perShard = (configuration.entriesMax + shardCount - 1) / shardCount
+        shards = (0..<shardCount).map { _ in Shard(entriesMax: perShard) }
+    }
+
+    /// Records (`keyID`, `nonce`) as seen at `now`, or throws `nonceReplayed` if it was seen within
+    /// the retention window, or `replayGuardFull` if no room can be made.
+    public func record(keyID: String, nonce: String, now: Int64) throws(SigningError) {
+        let entry = keyID + "\u{0}" + nonce
+        let shard = shards[Int(UInt(bitPattern: entry.hashValue) % UInt(shards.count))]
+        try shard.record(entry, now: now, expiresAt: now.addingReportingOverflow(configuration.retentionSeconds).partialValue)
+    }
+
+    /// Live entries across all shards (for metrics and tests).
+    public var count: Int { shards.reduce(0) { $0 + $1.count } }
+
+    /// One lock's worth of nonces: a set for lookup and a queue in insertion order for eviction.
+    /// Expiry is insertion time plus a constant, so the queue is ordered by expiry as long as the
+    /// clock does not go back; if it does, entries are only kept longer, never dropped early.
+    private final class Shard: @unchecked Sendable {
+        private let lock = Lock()
+        private let entriesMax: Int
+        private var live: Set<String> = []
+        private var queue: [(expiresAt: Int64, entry: String)] = []
+        private var head = 0
+
+        init(entriesMax: Int) { self.entriesMax = entriesMax }
+
+        var count: Int { lock.withLock { live.count } }
+
+        func record(_ entry: String, now: Int64, expiresAt: Int64) throws(SigningError) {
+            let outcome: SigningError? = lock.withLock {
+                evict(now: now)
+                if live.contains(entry) { return .nonceReplayed }
+                if live.count >= entriesMax { return .replayGuardFull }
+                live.insert(entry)
+                queue.append((expiresAt, entry))
+                return nil
+            }
+            if let outcome { throw outcome }
+        }
+
+        private func evict(now: Int64) {
+            while head < queue.count, queue[head].expiresAt <= now {
+                live.remove(queue[head].entry)
+                head += 1
+            }
+            // Compact once the dead prefix is both large and most of the array.
+            if head >= 1024, head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+/// Verifies inbound requests, callbacks and responses in one partner's scheme: signature with
+/// the key the message names, timestamp within the tolerance, nonce not seen before.
+/// Immutable and `Sendable`; the replay guard it shares is thread-safe.
+///
+/// Checks run cheapest first and the nonce is recorded only after the signature verified, so
+/// forged messages cannot fill the replay guard:
+/// parse → key lookup → timestamp window → signature → nonce.
+public struct PartnerVerifier: Sendable {
+    public let scheme: SigningScheme
+    public let keyRing: VerifyingKeyRing
+    public let replayGuard: NonceReplayGuard
+
+    public init(scheme: SigningScheme, keyRing: VerifyingKeyRing, replayGuard: NonceReplayGuard) throws(SigningError) {
+        try scheme.validate()
+        for entry in keyRing.entries where entry.key.algorithm != scheme.algorithm { throw .algorithmMismatch }
+        self.scheme = scheme
+        self.keyRing = keyRing
+        self.replayGuard = replayGuard
+    }
+
+    /// Verifies one message and returns the id of the key that signed it. `headers` are looked
+    /// up case-insensitively; a relevant header given twice is malformed. `now` is unix seconds.
+    @discardableResult
+    public func verify(
+        _ kind: MessageKind, method: String = "", pathAndQuery: String = "", headers: [(name: String, value: String)],
+        body: [UInt8], now: Int64
+    ) throws(SigningError) -> String {
+        let fields = try extract(kind, method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
+        let entry = try keyRing.key(id: fields.keyID, at: now)
+        let (distance, overflow) = now.subtractingReportingOverflow(fields.timestamp)
+        guard !overflow, distance.magnitude <= UInt64(scheme.timestampToleranceSeconds) else { throw .timestampOutOfWindow }
+        guard entry.key.isWellFormedSignature(fields.signature, sm2: scheme.sm2) else { throw .signatureMalformed }
+        let valid = fields.message.withUnsafeBytes { bytes in
+            entry.key.isValidSignature(fields.signature, bufferPointer: bytes, sm2: scheme.sm2)
+        }
+        guard valid else { throw .signatureInvalid }
+        try replayGuard.record(keyID: entry.id, nonce: fields.nonce, now: now)
+        return entry.id
+    }
+
+    struct Fields {
+        var keyID: String
+        var timestamp: Int64
+        var nonce: String
+        var signature: [UInt8]
+        var message: [UInt8]
+    }
+
+    func extract(
+        _ kind: MessageKind, method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: [UInt8]
+    ) throws(SigningError) -> Fields {
+        switch (scheme.format, kind) {
+        case (.jl1, .request), (.jl1, .callback), (.wechatpayV3, .request):
+            return try extractAuthorization(method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
+        case (.jl1, .response), (.wechatpayV3, .response), (.wechatpayV3, .callback):
+            return try extractResponseHeaders(headers: headers, body: body)
+        case (.sortedParams, _):
+            return try extractParameters(kind, pathAndQuery: pathAndQuery, body: body)
+        }
+    }
+
+    private func extractAuthorization(
+        method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: [UInt8]
+    ) throws(SigningError) -> Fields {
+        guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
+        let header = try AuthorizationHeader(parsing: value)
+        guard header.token == scheme.authorizationToken else { throw .algorithmMismatch }
+        let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
+        if scheme.format == .wechatpayV3 {
+            guard let mchid = header.value("mchid"), mchid.utf8.count <= SigningSyntax.merchantIDBytesMax else {
+                throw .headerMalformed(field: "Authorization.mchid")
+            }
+            if !scheme.merchantID.isEmpty, mchid != scheme.merchantID { throw .headerMalformed(field: "Authorization.mchid") }
+        }
+        guard let signatureText = header.value(names.signature), !signatureText.isEmpty else { throw .signatureMissing }
+        let keyID = try Self.keyID(header.value(names.keyID), field: "Authorization." + names.keyID)
+        let nonce = try Self.nonce(header.value(names.nonce), field: "Authorization." + names.nonce)
+        let (timestamp, timestampText) = try Self.timestamp(header.value(names.timestamp), field: "Authorization." + names.timestamp)
+        let signature = try Self.signatureBytes(signatureText)
+        do {
+            try PartnerSigner.checkRequestLine(method: method, pathAndQuery: pathAndQuery)
+        } catch {
+            throw .headerMalformed(field: "request line")
+        }
+        let message = CanonicalMessage.request(method: method, pathAndQuery: pathAndQuery, timestamp: timestampText, nonce: nonce, body: body)
+        return Fields(keyID: keyID, timestamp: timestamp, nonce: nonce, signature: signature, message: message)
+    }
+
+    private func extractResponseHeaders(headers: [(name: String, value: String)], body: [UInt8]) throws(SigningError) -> Fields {
+        let names = scheme.format == .jl1 ? HeaderNames.jl1Response : HeaderNames.wechatpayResponse
+        guard let signatureText = try Self.header(names.signature, in: headers), !signatureText.isEmpty else { throw .signatureMissing }
+        if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != scheme.authorizationToken {
+            throw .algorithmMismatch
+        }
+        let keyID = try Self.keyID(Self.header(names.keyID, in: headers).map { Substring($0) }, field: names.keyID)
+        let nonce = try Self.nonce(Self.header(names.nonce, in: headers).map { Substring($0) }, field: names.nonce)
+        let (timestamp, timestampText) = try Self.timestamp(Self.header(names.timestamp, in: headers).map { Substring($0) }, field: names.timestamp)
+        let signature = try Self.signatureBytes(Substring(signatureText))
+        let message = CanonicalMessage.response(timestamp: timestampText, nonce: nonce, body: body)
+        return Fields(keyID: keyID, timestamp: timestamp, nonce: nonce, signature: signature, message: message)
+    }
+
+    private func extractParameters(_ kind: MessageKind, pathAndQuery: String, body: [UInt8]) throws(SigningError) -> Fields {
+        let parameters = try SortedParameters.parse(pathAndQuery: pathAndQuery, body: body)
+        func value(_ name: String) -> Substring? { parameters.first(where: { $0.name == name }).map { Substring($0.value) } }
+        guard let signatureText = value("sign"), !signatureText.isEmpty else { throw .signatureMissing }
+        guard let signType = value("sign_type") else { throw .headerMalformed(field: "sign_type") }
+        guard signType == scheme.signType else { throw .algorithmMismatch }
+        let keyID = try Self.keyID(value(scheme.keyIDParameter), field: scheme.keyIDParameter)
+        let nonce = try Self.nonce(value(scheme.nonceParameter), field: scheme.nonceParameter)
+        let (timestamp, _) = try Self.timestamp(value(scheme.timestampParameter), field: scheme.timestampParameter)
+        let signature = try Self.signatureBytes(signatureText)
+        let message = CanonicalMessage.sortedParameters(parameters, includeSignType: kind == .request)
+        return Fields(keyID: keyID, timestamp: timestamp, nonce: nonce, signature: signature, message: message)
+    }
+
+    // MARK: Field checks
+
+    /// The one value of header `name` (case-insensitive), nil if absent. Repeated, over-long or
+    /// non-printable values are malformed.
+    static func header(_ name: String, in headers: [(name: String, value: String)]) throws(SigningError) -> String? {
+        var found: String?
+        for header in headers where asciiCaseInsensitiveEquals(header.name, name) {
+            guard found == nil else { throw .headerMalformed(field: name + " repeated") }
+            found = header.value
+        }
+        guard let found else { return nil }
+        guard found.utf8.count <= AuthorizationHeader.valueBytesMax, found.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
+            throw .headerMalformed(field: name)
+        }
+        return found
+    }
+
+    static func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z")) }
+    }
+
+    private static func keyID(_ value: Substring?, field: String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field) }
+        return String(value)
+    }
+
+    private static func nonce(_ value: Substring?, field: String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field) }
+        return String(value)
+    }
+
+    private static func timestamp(_ value: Substring?, field: String) throws(SigningError) -> (Int64, String) {
+        guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field) }
+        return (seconds, String(value))
+    }
+
+    private static func signatureBytes(_ text: Substring) throws(SigningError) -> [UInt8] {
+        guard text.utf8.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(text), !bytes.isEmpty else {
+            throw .signatureMalformed
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HTTP
+import LendingCore
+import PartnerSigning
+import Testing
+@testable import Gateway
+
+/// The whole flow over real sockets: approved loan → plan → partner confirmation → funded loan.
+@Suite(.serialized) struct EndToEndTests {
+    @Test func approvedLoanIsPlannedConfirmedAndFunded() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        let body = GatewayHarness.loan("E2E-1", approvedAt: h.now)
+        let created = try await h.platform(.POST, "/v1/loans", body: body)
+        #expect(created.status == 201, "\(created.text)")
+        let plan = try #require(created.json)
+        #expect(plan["state"] == .string("awaiting_funding"))
+        guard case .array(let tranches)? = plan["tranches"], tranches.count == 2 else { Issue.record("plan: \(created.text)"); return }
+        #expect(tranches[0]["funderId"] == .string("pool-main") && tranches[0]["amountMinor"] == .number("300000") && tranches[0]["state"] == .string("funded"))
+        #expect(tranches[1]["funderId"] == .string("bank-a") && tranches[1]["amountMinor"] == .number("700001") && tranches[1]["state"] == .string("requested"))
+        guard case .number(let trancheId)? = tranches[1]["trancheId"] else { Issue.record("no tranche id"); return }
+
+        // The same loan again: the first answer again, nothing new.
+        let replay = try await h.platform(.POST, "/v1/loans", body: body)
+        #expect(replay.status == 201 && replay.body == created.body)
+        // The same id with another body: 409, nothing changes.
+        let conflict = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-1", amount: 5, approvedAt: h.now))
+        #expect(conflict.status == 409 && conflict.json?["error"]?["code"] == .string("idempotency_conflict"))
+
+        // Bank A confirms in its own scheme (jl1 + HMAC); its field for the outcome is "result".
+        let confirmation: JSONValue = .object([("serial", .string("A-0001")), ("trancheId", .number(trancheId)), ("result", .string("FUNDED"))])
+        let ack = try await h.confirm("bank-a", body: confirmation)
+        #expect(ack.status == 200, "\(ack.text)")
+        #expect(ack.json?["loanState"] == .string("funded") && ack.json?["trancheState"] == .string("funded"))
+        // The ack is signed by the gateway in bank A's scheme: bank A can verify it.
+        let contract = try PartnerContract.load(file: "\(GatewayHarness.repoRoot)/Contracts/bank-a/partner.json")
+        let secret = Array(FileManager.default.contents(atPath: "\(contract.directory)/keys/shared/secret")!)
+        let bankSide = try PartnerVerifier(scheme: contract.scheme, keyRing: VerifyingKeyRing([.init(id: "bank-a-2026", key: try VerifyingKey(algorithm: .hmacSHA256, material: secret))]), replayGuard: NonceReplayGuard())
+        #expect(throws: Never.self) { try bankSide.verify(.response, headers: ack.headers.fields, body: ack.body, now: h.now) }
+
+        // A duplicate callback (same serial, same body) answers the same and changes nothing.
+        let duplicate = try await h.confirm("bank-a", body: confirmation)
+        #expect(duplicate.status == 200 && duplicate.json?["loanState"] == .string("funded"))
+
+        let loan = try await h.platform(.GET, "/v1/loans/E2E-1")
+        #expect(loan.status == 200 && loan.json?["state"] == .string("funded"))
+        #expect(try await h.server.store.verifyLedger() == nil)
+        #expect(try await h.server.store.verifyAudit() == nil)
+    }
+
+    @Test func declinedTrancheIsReroutedToTheFallbackFunder() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        // An auto loan: pool-main 30% / bank-b 70% (wechatpay-v3 + RSA); fallbacks bank-a, pool-reserve.
+        let created = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-AUTO", amount: 2_000_000, product: "auto", approvedAt: h.now))
+        #expect(created.status == 201, "\(created.text)")
+        guard case .array(let tranches)? = created.json?["tranches"], case .number(let bId)? = tranches[1]["trancheId"] else { Issue.record("\(created.text)"); return }
+        #expect(tranches[1]["funderId"] == .string("bank-b"))
+        let decline: JSONValue = .object([("out_trade_no", .string("WX-9")), ("tranche_id", .number(bId)), ("trade_state", .string("REFUSED"))])
+        let ack = try await h.confirm("bank-b", body: decline)
+        #expect(ack.status == 200, "\(ack.text)")
+        #expect(ack.json?["trancheState"] == .string("declined"))
+        #expect(ack.json?["replacement"]?["funderId"] == .string("bank-a"))
+        #expect(ack.headers["Wechatpay-Signature"] != nil && ack.headers["Wechatpay-Serial"] == "JLGW0000000000000000000000000000000000B1")
+    }
+
+    @Test func smTwoPartnerConfirmsWithSortedParameters() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        // Second prime-mixed loan goes to bank-c by largest deficit (60/40 after one to bank-a).
+        _ = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-P1", grade: "A", approvedAt: h.now))
+        let second = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-P2", grade: "A", approvedAt: h.now))
+        guard case .array(let tranches)? = second.json?["tranches"], case .number(let cId)? = tranches[1]["trancheId"] else { Issue.record("\(second.text)"); return }
+        #expect(tranches[1]["funderId"] == .string("bank-c"))
+        let body: JSONValue = .object([("out_biz_no", .string("C-77")), ("tranche_no", .string(cId)), ("status", .string("10000"))])
+        let ack = try await h.confirm("bank-c", body: body)
+        #expect(ack.status == 200, "\(ack.text)")
+        #expect(ack.json?["loanState"] == .string("funded"))
+        #expect(ack.json?["sign"] != nil && ack.json?["sign_type"] == .string("SM2"))
+    }
+
+    @Test func badInputAndBadSignaturesChangeNothing() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        let body = GatewayHarness.loan("E2E-BAD", approvedAt: h.now)
+        // Unsigned, tampered, stale, replayed.
+        #expect(try await h.send(.POST, "/v1/loans", body: body).status == 401)
+        let signed = try h.platformSigner.sign(.request, method: "POST", pathAndQuery: "/v1/loans", body: body, timestamp: h.now, nonce: "nonce-tamper-0000001")
+        var tampered = body
+        tampered[tampered.count - 3] = UInt8(ascii: "9")
+        #expect(try await h.send(.POST, "/v1/loans", body: tampered, headers: signed.headers.map { ($0.name, $0.value) }).status == 401)
+        #expect(try await h.platform(.POST, "/v1/loans", body: body, timestamp: h.now - 301).status == 401)
+        // Invalid fields: 400 naming the field.
+        let negative = try await h.platform(.POST, "/v1/loans", body: Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "1000001", with: "-1").utf8))
+        #expect(negative.status == 400 && negative.json?["error"]?["field"] == .string("$.amountMinor"))
+        // Rejected for funding: 422 with the reason code (CN per-borrower cap).
+        let huge = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-HUGE", amount: 30_000_000, approvedAt: h.now))
+        #expect(huge.status == 422 && huge.json?["error"]?["code"] == .string("borrower_limit_exceeded"))
+        // Nothing was stored for any of them.
+        #expect(try await h.platform(.GET, "/v1/loans/E2E-BAD").status == 404)
+        // Unknown partner; unknown tranche; a confirmation signed with the wrong partner's key.
+        #expect(try await h.confirm("bank-a", body: .object([("serial", .string("X")), ("trancheId", .number("999999")), ("result", .string("FUNDED"))])).status == 404)
+        let wrongKey = try h.partnerSigner("bank-a")
+        let target = "/v1/partners/bank-b/confirmations"
+        let b = Array(#"{"out_trade_no":"W","tranche_id":1,"trade_state":"SUCCESS"}"#.utf8)
+        let s = try wrongKey.sign(.callback, method: "POST", pathAndQuery: target, body: b, timestamp: h.now, nonce: PartnerSigner.makeNonce())
+        #expect(try await h.send(.POST, target, body: b, headers: s.headers.map { ($0.name, $0.value) }).status == 401)
+        #expect(try await h.send(.POST, "/v1/partners/bank-z/confirmations", body: b).status == 404)
+        #expect(try await h.server.store.verifyLedger() == nil)
+    }
+
+    @Test func operatorEndpoints() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        #expect(try await h.send(.GET, "/healthz").status == 200)
+        #expect(try await h.send(.GET, "/readyz").status == 200)
+        _ = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-M", approvedAt: h.now))
+        let metrics = try await h.send(.GET, "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.text.contains(#"jointlend_routing_decisions_total{outcome="planned"} 1"#))
+        #expect(metrics.text.contains(#"jointlend_http_requests_total{method="POST",route="/v1/loans",status="201"} 1"#))
+        let partners = try await h.platform(.GET, "/v1/partners")
+        guard case .array(let list)? = partners.json?["partners"] else { Issue.record("\(partners.text)"); return }
+        #expect(list.count == 3)
+        let position = try await h.platform(.GET, "/v1/partners/bank-a/position")
+        // Requested, not yet confirmed: counted in exposure and today's quota, not yet funded principal.
+        #expect(position.status == 200 && position.json?["exposureMinor"] == .number("700001"), "\(position.text)")
+        #expect(position.json?["quotaUsedTodayMinor"] == .number("700001") && position.json?["fundedPrincipalMinor"] == .number("0"))
+        #expect(try await h.send(.GET, "/v1/partners").status == 401)
+    }
+}

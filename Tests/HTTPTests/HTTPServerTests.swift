@@ -1,0 +1,238 @@
+import Dispatch
+import Synchronization
+import Testing
+@testable import HTTP
+
+private func standardRoutes(_ router: inout Router) {
+    router.onSync(.GET, "/healthz") { _, _ in .text("ok") }
+    router.get("/slow/{milliseconds}") { _, context in
+        let milliseconds = UInt64(context.parameters["milliseconds"] ?? "") ?? 0
+        try await Task.sleep(nanoseconds: milliseconds * 1_000_000)
+        return .text("slow \(milliseconds)")
+    }
+    router.onSync(.POST, "/echo") { request, context in
+        Response(status: .ok, headers: ["X-Seen-Id": context.requestID], body: request.body)
+    }
+}
+
+@Suite(.serialized) struct HTTPServerTests {
+    @Test func keepAliveServesSeveralRequestsOnOneConnection() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            for index in 0..<3 {
+                client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n\(index)")
+                let responses = try client.responses(1)
+                #expect(responses.first?.status == 200)
+                #expect(responses.first?.bodyText == "\(index)")
+                #expect(responses.first?.reusable == true)
+            }
+            #expect(!client.peerClosed)
+        }
+    }
+
+    @Test func pipelinedResponsesKeepRequestOrderAcrossAsyncAndSyncHandlers() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send(
+                "GET /slow/150 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    + "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                    + "GET /slow/10 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast")
+            let responses = try client.responses(4)
+            #expect(responses.map(\.bodyText) == ["slow 150", "ok", "slow 10", "last"])
+            #expect(Set(responses.compactMap { $0.headers["X-Request-Id"] }).count == 4)
+        }
+    }
+
+    @Test func requestIDIsTakenWhenSaneAndGeneratedOtherwise() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: partner-req.1\r\nContent-Length: 0\r\n\r\n")
+            client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id\"\r\nContent-Length: 0\r\n\r\n")
+            let responses = try client.responses(2)
+            #expect(responses[0].headers["X-Request-Id"] == "partner-req.1")
+            #expect(responses[0].headers["X-Seen-Id"] == "partner-req.1")
+            let generated = try #require(responses[1].headers["X-Request-Id"])
+            #expect(generated != "bad id\"" && RequestContext.isSaneRequestID(generated))
+            #expect(responses[1].headers["X-Seen-Id"] == generated)
+        }
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/1.1\nHost: t\r\n\r\n", 400),
+        ("GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", 400),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
+        ("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        ("GET / HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-A: b\r\n", count: 101) + "\r\n", 431),
+        ("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + String(repeating: "b", count: 17000) + "\r\n\r\n", 431),
+    ])
+    func badRequestIsAnsweredWithItsStatusThenClosed(input: String, status: Int) async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            // A valid request first: the error must not disturb what came before it.
+            client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + input + "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            let responses = try client.responses(3)
+            #expect(responses.map(\.status) == [200, status])
+            #expect(responses.last?.headers["Connection"] == "close")
+            #expect(responses.last?.bodyText.hasPrefix(#"{"error":{"code":""#) == true)
+            #expect(client.waitForClose(milliseconds: 3_000))
+        }
+    }
+
+    @Test func unknownRouteAndMethodAreJSONErrorsOnALiveConnection() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /nope HTTP/1.1\r\nHost: t\r\n\r\nDELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\nHEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            let responses = try client.responses(2)
+            #expect(responses.map(\.status) == [404, 405])
+            let head = try client.responses(1, requestWasHead: true)
+            #expect(head.first?.status == 200)
+            #expect(head.first?.headers["Content-Length"] == "2")
+            #expect(head.first?.body.isEmpty == true)
+            #expect(!client.peerClosed)
+        }
+    }
+
+    @Test func slowlorisIsClosedAfterTheHeaderTimeout() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.headerReadTimeoutMilliseconds = 200
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            let start = nowMilliseconds()
+            client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n")
+            // One byte every 20 ms keeps the connection busy but never finishes the head.
+            while !client.peerClosed && nowMilliseconds() - start < 3_000 {
+                if !client.send("X") { break }
+                client.pump(milliseconds: 20)
+            }
+            let elapsed = nowMilliseconds() - start
+            #expect(client.waitForClose(milliseconds: 500))
+            #expect(elapsed < 1_500, "closed after \(elapsed) ms")
+            #expect(elapsed >= 150, "closed after \(elapsed) ms")
+        }
+    }
+
+    @Test func idleKeepAliveAndStalledBodyAreClosed() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.idleTimeoutMilliseconds = 150
+            configuration.bodyReadTimeoutMilliseconds = 150
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown() }
+            let idle = try RawClient(port: server.port)
+            idle.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try idle.responses(1).first?.status == 200)
+            #expect(idle.waitForClose(milliseconds: 2_000))
+            let stalled = try RawClient(port: server.port)
+            stalled.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            #expect(stalled.waitForClose(milliseconds: 2_000))
+            #expect(try stalled.responses(1, milliseconds: 100).isEmpty)
+        }
+    }
+
+    @Test func aHandlerThatNeverAnswersLosesItsConnection() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.handlerTimeoutMilliseconds = 200
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown(graceMilliseconds: 0) }
+            let client = try RawClient(port: server.port)
+            let start = nowMilliseconds()
+            client.send("GET /slow/60000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.waitForClose(milliseconds: 3_000))
+            let elapsed = nowMilliseconds() - start
+            #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitGet503() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.connectionsMax = 1
+            configuration.eventLoopCount = 1
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown() }
+            let first = try RawClient(port: server.port)
+            first.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try first.responses(1).first?.status == 200)
+            let second = try RawClient(port: server.port)
+            let refused = try second.responses(1)
+            #expect(refused.first?.status == 503)
+            #expect(refused.first?.headers["Retry-After"] == "1")
+            #expect(second.waitForClose(milliseconds: 2_000))
+            #expect(server.connectionCount == 1)
+        }
+    }
+
+    @Test func gracefulShutdownFinishesInFlightRequestThenStopsAccepting() async throws {
+        let server = try startServer(routes: standardRoutes)
+        let port = server.port
+        let busy = try RawClient(port: port)
+        let idle = try RawClient(port: port)
+        idle.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try idle.responses(1).first?.status == 200)
+        busy.send("GET /slow/300 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let start = nowMilliseconds()
+        await shutdownAsync(server)
+        let took = nowMilliseconds() - start
+        let responses = try busy.responses(1)
+        #expect(responses.first?.status == 200)
+        #expect(responses.first?.bodyText == "slow 300")
+        #expect(idle.waitForClose(milliseconds: 100))
+        #expect(took < 2_000, "shutdown took \(took) ms")
+        #expect(throws: RawClient.RawClientError.self) { _ = try RawClient(port: port) }
+    }
+
+    @Test func shutdownGraceBoundsAHandlerThatNeverFinishes() async throws {
+        let server = try startServer(routes: standardRoutes)
+        let client = try RawClient(port: server.port)
+        client.send("GET /slow/60000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let start = nowMilliseconds()
+        await shutdownAsync(server, graceMilliseconds: 200)
+        let took = nowMilliseconds() - start
+        #expect(took >= 150 && took < 1_500, "shutdown took \(took) ms")
+        #expect(client.waitForClose(milliseconds: 500))
+    }
+
+    @Test func observerSeesRoutePatternStatusAndDuration() async throws {
+        try await offPool {
+            let seen = Mutex<[RequestMetrics]>([])
+            let server = try startServer(observer: { metrics in seen.withLock { $0.append(metrics) } }, routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /slow/20 HTTP/1.1\r\nHost: t\r\n\r\nGET /missing HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.responses(2).count == 2)
+            let metrics = seen.withLock { $0 }
+            #expect(metrics.map(\.routePattern).sorted() == ["", "/slow/{milliseconds}"])
+            let slow = try #require(metrics.first { $0.routePattern == "/slow/{milliseconds}" })
+            #expect(slow.status == 200 && slow.method == .GET)
+            #expect(slow.durationNanoseconds >= 20_000_000)
+            #expect(metrics.first { $0.routePattern == "" }?.status == 404)
+        }
+    }
+
+    @Test func invalidConfigurationNamesTheField() {
+        var configuration = testConfiguration()
+        configuration.headerReadTimeoutMilliseconds = 0
+        let server = HTTPServer(configuration: configuration, responder: try! Router().freeze(), logger: silentLogger)
+        #expect(throws: HTTPServerError.invalidConfiguration(field: "headerReadTimeoutMilliseconds", reason: "must be positive")) {
+            try server.start()
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Testing
+import Synchronization
+@testable import HTTP
+
+private func context() -> RequestContext { RequestContext(requestID: "test-1", logger: silentLogger) }
+
+private func text(_ response: Response) -> String { String(decoding: response.body, as: UTF8.self) }
+
+@Suite struct RouterTests {
+    @Test func duplicateRouteIsRejected() {
+        var router = Router()
+        router.get("/v1/loans/{loanId}") { _, _ in Response() }
+        router.get("/v1/loans/{loanId}") { _, _ in Response() }
+        #expect(throws: RouterError.duplicateRoute(method: .GET, pattern: "/v1/loans/{loanId}")) { try router.freeze() }
+    }
+
+    @Test func sameShapeWithOtherParameterNameConflicts() {
+        var router = Router()
+        router.get("/v1/loans/{loanId}") { _, _ in Response() }
+        router.get("/v1/loans/{id}") { _, _ in Response() }
+        #expect(throws: RouterError.conflictingRoute(method: .GET, pattern: "/v1/loans/{id}", existing: "/v1/loans/{loanId}")) {
+            try router.freeze()
+        }
+    }
+
+    @Test(arguments: ["v1/loans", "/v1//loans", "/v1/{}", "/v1/x{id}", "/v1/{a}/{a}"])
+    func malformedPatternIsRejected(pattern: String) {
+        var router = Router()
+        router.get(pattern) { _, _ in Response() }
+        #expect {
+            try router.freeze()
+        } throws: { error in
+            if case .badPattern(pattern, _)? = error as? RouterError { true } else { false }
+        }
+    }
+
+    @Test func sameShapeOnAnotherMethodIsAllowed() throws {
+        var router = Router()
+        router.get("/v1/loans/{loanId}") { _, _ in .text("get") }
+        router.put("/v1/loans/{loanId}") { _, _ in .text("put") }
+        let responder = try router.freeze()
+        #expect(responder.routes.count == 2)
+    }
+
+    @Test func routesByMethodAndParametersAndRendersMissesAsErrors() async throws {
+        var router = Router()
+        router.get("/v1/loans/{loanId}") { _, context in .text("loan \(try context.parameter("loanId"))") }
+        router.get("/v1/loans/summary") { _, _ in .text("summary") }
+        router.post("/v1/partners/{partnerId}/confirmations") { _, context in
+            .text("\(context.routePattern) \(context.parameters["partnerId"] ?? "")")
+        }
+        router.onSync(.GET, "/healthz") { _, _ in .text("ok") }
+        let responder = try router.freeze()
+
+        #expect(text(await responder.respond(to: Request(method: .GET, path: "/v1/loans/L-7"), context: context())) == "loan L-7")
+        #expect(text(await responder.respond(to: Request(method: .GET, path: "/v1/loans/summary"), context: context())) == "summary")
+        #expect(text(await responder.respond(to: Request(method: .POST, path: "/v1/partners/bank-a/confirmations"), context: context()))
+            == "/v1/partners/{partnerId}/confirmations bank-a")
+        #expect(text(await responder.respond(to: Request(method: .GET, path: "/healthz"), context: context())) == "ok")
+        #expect(text(await responder.respond(to: Request(method: .HEAD, path: "/healthz"), context: context())) == "ok")
+
+        let missing = await responder.respond(to: Request(method: .GET, path: "/v1/nothing"), context: context())
+        #expect(missing.status == .notFound)
+        #expect(text(missing) == #"{"error":{"code":"not_found","message":"no route for this path","field":null}}"#)
+        let trailing = await responder.respond(to: Request(method: .GET, path: "/v1/loans/L-7/"), context: context())
+        #expect(trailing.status == .notFound)
+
+        let wrongMethod = await responder.respond(to: Request(method: .DELETE, path: "/v1/loans/L-7"), context: context())
+        #expect(wrongMethod.status == .methodNotAllowed)
+        #expect(wrongMethod.headers["Allow"] == "GET")
+        let wrongOnLiteral = await responder.respond(to: Request(method: .POST, path: "/healthz"), context: context())
+        #expect(wrongOnLiteral.status == .methodNotAllowed)
+    }
+
+    @Test func thrownErrorsRenderThemselvesAndOthersBecomeOpaque500s() async throws {
+        struct Secret: Error { let key = "do-not-leak" }
+        var router = Router()
+        router.post("/v1/loans") { _, _ in
+            throw HTTPError(.unprocessableContent, code: "no_capacity", message: "no \"funder\" has capacity", field: "amountMinor")
+        }
+        router.get("/boom") { _, _ in throw Secret() }
+        let logs = LogCapture()
+        let responder = try router.freeze()
+        let unprocessable = await responder.respond(to: Request(method: .POST, path: "/v1/loans"), context: context())
+        #expect(unprocessable.status.code == 422)
+        #expect(unprocessable.headers["Content-Type"] == "application/json")
+        #expect(text(unprocessable) == #"{"error":{"code":"no_capacity","message":"no \"funder\" has capacity","field":"amountMinor"}}"#)
+
+        let failed = await responder.respond(
+            to: Request(method: .GET, path: "/boom"), context: RequestContext(requestID: "r-9", logger: logs.logger))
+        #expect(failed.status.code == 500)
+        #expect(!text(failed).contains("do-not-leak"))
+        #expect(logs.all.count == 1)
+        #expect(logs.all.first?.contains(#""request.id":"r-9""#) == true)
+        #expect(logs.all.first?.contains("do-not-leak") == false)
+    }
+}
+
+@Suite struct RateLimiterTests {
+    final class FakeClock: Sendable {
+        let nanoseconds = Atomic<UInt64>(1_000_000_000)
+        func advance(milliseconds: UInt64) { nanoseconds.add(milliseconds * 1_000_000, ordering: .relaxed) }
+    }
+
+    @Test func burstThen429WithRetryAfterThenRefill() {
+        let clock = FakeClock()
+        let limiter = RateLimiter(
+            defaultPolicy: .init(ratePerSecond: 2, burst: 3), clock: { clock.nanoseconds.load(ordering: .relaxed) })
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "bank-a") == .allowed) }
+        #expect(limiter.acquire(callerID: "bank-a") == .limited(retryAfterSeconds: 1))
+        // Another caller has its own bucket.
+        #expect(limiter.acquire(callerID: "bank-b") == .allowed)
+        clock.advance(milliseconds: 499)
+        #expect(limiter.acquire(callerID: "bank-a") != .allowed)
+        clock.advance(milliseconds: 1)
+        #expect(limiter.acquire(callerID: "bank-a") == .allowed)
+        #expect(limiter.acquire(callerID: "bank-a") != .allowed)
+        // A long pause refills only up to the burst.
+        clock.advance(milliseconds: 3_600_000)
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "bank-a") == .allowed) }
+        #expect(limiter.acquire(callerID: "bank-a") != .allowed)
+    }
+
+    @Test func perCallerPolicyOverridesDefault() {
+        let limiter = RateLimiter(
+            defaultPolicy: .init(ratePerSecond: 1, burst: 1), policies: ["platform": .init(ratePerSecond: 1, burst: 5)],
+            clock: { 42 })
+        for _ in 0..<5 { #expect(limiter.acquire(callerID: "platform") == .allowed) }
+        #expect(limiter.acquire(callerID: "platform") != .allowed)
+        #expect(limiter.acquire(callerID: "bank-a") == .allowed)
+        #expect(limiter.acquire(callerID: "bank-a") != .allowed)
+    }
+
+    @Test func checkThrows429WithRetryAfterThroughTheRouter() async throws {
+        let limiter = RateLimiter(defaultPolicy: .init(ratePerSecond: 1, burst: 1), clock: { 7 })
+        var router = Router()
+        router.post("/v1/partners/{partnerId}/confirmations") { _, context in
+            try limiter.check(callerID: try context.parameter("partnerId"))
+            return Response(status: .accepted)
+        }
+        let responder = try router.freeze()
+        let request = Request(method: .POST, path: "/v1/partners/bank-a/confirmations")
+        #expect(await responder.respond(to: request, context: context()).status == .accepted)
+        let limited = await responder.respond(to: request, context: context())
+        #expect(limited.status.code == 429)
+        #expect(limited.headers["Retry-After"] == "1")
+        #expect(text(limited).contains(#""code":"rate_limited""#))
+    }
+
+    @Test func boundedCallerTableFailsClosed() {
+        let limiter = RateLimiter(defaultPolicy: .init(ratePerSecond: 1, burst: 1), callersMax: 2, clock: { 7 })
+        #expect(limiter.acquire(callerID: "a") == .allowed)
+        #expect(limiter.acquire(callerID: "b") == .allowed)
+        // Both buckets are in use (empty), so a third caller cannot get one.
+        #expect(limiter.acquire(callerID: "c") != .allowed)
+    }
+}
+
+@Suite struct LoggerTests {
+    @Test func writesOneJSONLinePerRecordWithRequestIDInScope() {
+        let logs = LogCapture()
+        let logger = logs.logger
+        logger.info("routed \"loan\"", metadata: ["loan.id": "L-1"])
+        Logger.$currentRequestID.withValue("req-42") {
+            logger.warning("slow")
+        }
+        logger.debug("not shown at info")
+        #expect(logs.all.count == 2)
+        let first = logs.all[0]
+        #expect(first.hasPrefix(#"{"ts":""#))
+        #expect(first.hasSuffix(#","level":"info","label":"test","msg":"routed \"loan\"","loan.id":"L-1"}"#))
+        #expect(!first.contains("request.id"))
+        #expect(logs.all[1].contains(#""level":"warning""#))
+        #expect(logs.all[1].contains(#""request.id":"req-42""#))
+    }
+
+    @Test func requestIDSanity() {
+        #expect(RequestContext.isSaneRequestID("abc-123_x.y"))
+        #expect(!RequestContext.isSaneRequestID(""))
+        #expect(!RequestContext.isSaneRequestID("a b"))
+        #expect(!RequestContext.isSaneRequestID("a\"b"))
+        #expect(!RequestContext.isSaneRequestID(String(repeating: "a", count: 65)))
+    }
+}

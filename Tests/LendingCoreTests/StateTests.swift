@@ -1,0 +1,40 @@
+import Testing
+@testable import LendingCore
+
+@Suite struct StateTests {
+    static let legalTranche: Set<String> = ["planned>requested", "planned>funded", "planned>expired", "requested>funded",
+                                            "requested>declined", "requested>expired", "funded>released"]
+    static let legalLoan: Set<String> = ["awaiting_funding>funded", "awaiting_funding>unfunded", "funded>repaying", "funded>closed",
+                                         "funded>charged_off", "repaying>closed", "repaying>charged_off"]
+
+    @Test func everyTrancheTransitionIsLegalOrAnErrorValue() {
+        for from in TrancheState.allCases {
+            for to in TrancheState.allCases {
+                let legal = Self.legalTranche.contains("\(from.rawValue)>\(to.rawValue)")
+                switch from.transition(to: to) {
+                case .success(let s): #expect(legal && s == to, "\(from) → \(to)")
+                case .failure(let e):
+                    #expect(!legal, "\(from) → \(to)")
+                    #expect(e.description == "illegal tranche transition \(from.rawValue) → \(to.rawValue)")
+                }
+            }
+        }
+    }
+
+    @Test func everyLoanTransitionIsLegalOrAnErrorValue() {
+        for from in LoanState.allCases {
+            for to in LoanState.allCases {
+                let legal = Self.legalLoan.contains("\(from.rawValue)>\(to.rawValue)")
+                switch from.transition(to: to) {
+                case .success(let s): #expect(legal && s == to, "\(from) → \(to)")
+                case .failure: #expect(!legal, "\(from) → \(to)")
+                }
+            }
+        }
+    }
+
+    @Test func finalStates() {
+        #expect(TrancheState.allCases.filter(\.isFinal) == [.funded, .declined, .expired, .released])
+        #expect(LoanState.allCases.filter { !$0.isFundingFinal } == [.awaitingFunding])
+    }
+}

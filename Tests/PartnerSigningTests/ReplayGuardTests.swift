@@ -1,0 +1,74 @@
+import Dispatch
+import Testing
+@testable import PartnerSigning
+
+@Suite struct ReplayGuardTests {
+    @Test func aNonceIsRejectedUntilItsRetentionEnds() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 100, retentionSeconds: 600, shardCount: 4))
+        try replayGuard.record(keyID: "k1", nonce: "nonce-0000000001", now: 1000)
+        #expect(throws: SigningError.nonceReplayed) { try replayGuard.record(keyID: "k1", nonce: "nonce-0000000001", now: 1599) }
+        // The same nonce under another key is a different message.
+        try replayGuard.record(keyID: "k2", nonce: "nonce-0000000001", now: 1000)
+        try replayGuard.record(keyID: "k1", nonce: "nonce-0000000001", now: 1600)
+    }
+
+    @Test func memoryIsBoundedAndFailsClosedWhenFull() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 8, retentionSeconds: 600, shardCount: 1))
+        for i in 0..<8 { try replayGuard.record(keyID: "k", nonce: "nonce-000000000\(i)", now: 1000) }
+        #expect(replayGuard.count == 8)
+        #expect(throws: SigningError.replayGuardFull) { try replayGuard.record(keyID: "k", nonce: "nonce-0000000009", now: 1001) }
+        // Once the first entries expire, room is made by time, not by forgetting live nonces.
+        try replayGuard.record(keyID: "k", nonce: "nonce-0000000009", now: 1600)
+        #expect(replayGuard.count == 1)
+    }
+
+    @Test func evictionKeepsTheCountBoundedOverALongRun() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 5000, retentionSeconds: 10, shardCount: 4))
+        for second in 0..<200 {
+            for i in 0..<20 { try replayGuard.record(keyID: "k", nonce: "nonce-\(second)-\(i)-padding", now: Int64(second)) }
+        }
+        // 20 per second retained for 10 seconds.
+        #expect(replayGuard.count <= 220)
+    }
+
+    @Test func concurrentRecordsAcceptEachNonceExactlyOnce() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 100_000, retentionSeconds: 600, shardCount: 8))
+        let accepted = Counter()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for i in 0..<2000 {
+                if (try? replayGuard.record(keyID: "k", nonce: "nonce-concurrent-\(i)", now: 1000)) != nil { accepted.increment() }
+            }
+        }
+        #expect(accepted.value == 2000)
+    }
+
+    @Test func verifierIsSafeToShareAcrossThreads() throws {
+        let scheme = SchemeHarness.scheme(.jl1, .ed25519)
+        let verifier = try SchemeHarness.verifier(scheme)
+        let signer = try SchemeHarness.signer(scheme)
+        let accepted = Counter()
+        let rejected = Counter()
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for i in 0..<200 {
+                // Threads 0/1 and 2/3 send the same nonces: exactly one of each pair may pass.
+                let nonce = "nonce-pair\(thread / 2)-\(i)-padding"
+                guard let signed = try? signer.sign(.request, method: "POST", pathAndQuery: "/v1/x", body: [1, 2, 3], timestamp: 1000, nonce: nonce) else { return }
+                do {
+                    _ = try verifier.verify(.request, method: "POST", pathAndQuery: "/v1/x", headers: signed.headers, body: [1, 2, 3], now: 1000)
+                    accepted.increment()
+                } catch {
+                    if (error as? SigningError) == .nonceReplayed { rejected.increment() }
+                }
+            }
+        }
+        #expect(accepted.value == 400)
+        #expect(rejected.value == 400)
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = Lock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
