@@ -88,6 +88,11 @@ public final class SQLiteStore: Store {
         return try await writer.write { try engine.expireOverdue($0, now: now, limit: limit) }
     }
 
+    public func recordRepayment(_ repayment: Repayment, now: Int64) async throws -> RepaymentResult {
+        let engine = self.engine
+        return try await writer.write { try engine.recordRepayment($0, repayment, now: now) }
+    }
+
     public func depositToPool(funderId: String, amountMinor: Int64, reference: String, now: Int64) async throws {
         let engine = self.engine
         try await writer.write { try engine.deposit($0, funderId: funderId, amountMinor: amountMinor, reference: reference, now: now) }
