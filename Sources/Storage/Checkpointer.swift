@@ -18,7 +18,8 @@ final class Checkpointer: @unchecked Sendable {
         configuration.pageCacheKibibytes = 2_048
         db = try Database(path: path, configuration: configuration)
         self.intervalMilliseconds = intervalMilliseconds
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps its owner alive until `close()` ends it: never a dangling self.
+        let thread = Thread { self.run() }
         thread.start()
     }
 

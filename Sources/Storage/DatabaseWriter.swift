@@ -28,7 +28,8 @@ final class DatabaseWriter: @unchecked Sendable {
         precondition(configuration.queueCommandsMax > 0 && configuration.batchCommandsMax > 0)
         self.context = context
         self.configuration = configuration
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps its owner alive until `close()` ends it: never a dangling self.
+        let thread = Thread { self.run() }
         thread.name = "jointlend.store.writer"
         self.thread = thread
         thread.start()

@@ -28,18 +28,22 @@ public final class SQLiteStore: Store {
                                [.text(funder.id), .text(funder.kind.rawValue), .text(funder.currency.code)])
             }
         }
-        self.configuration = configuration
-        self.engine = FundingEngine(router: configuration.router, configuration: configuration)
-        self.writer = DatabaseWriter(
-            context: try WriteContext(db: db),
-            configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
-                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
-        self.checkpointer = configuration.checkpointIntervalMilliseconds > 0
+        // Everything that can throw comes before the writer: once its thread runs, only
+        // `close()` may end it.
+        let context = try WriteContext(db: db)
+        let checkpointer = configuration.checkpointIntervalMilliseconds > 0
             ? try Checkpointer(path: configuration.path, intervalMilliseconds: configuration.checkpointIntervalMilliseconds,
                                busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
             : nil
+        self.configuration = configuration
+        self.engine = FundingEngine(router: configuration.router, configuration: configuration)
+        self.checkpointer = checkpointer
         self.readers = ReaderPool(path: configuration.path, connectionsMax: configuration.readConnectionsMax,
                                   busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+        self.writer = DatabaseWriter(
+            context: context,
+            configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
+                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
     }
 
     deinit { close() }
