@@ -18,8 +18,7 @@ public final class Database {
         /// Page cache per connection. A group-committed batch touches thousands of pages; a
         /// cache smaller than that spills dirty pages to the WAL mid-transaction.
         public var pageCacheKibibytes = 16_384
-        /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000);
-        /// 0 when a separate `Checkpointer` does it.
+        /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
         public var walAutocheckpointPages = 8_192
 
         public init() {}

@@ -18,7 +18,10 @@ public final class SQLiteStore: Store {
         var connection = Database.Configuration()
         connection.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
         if configuration.checkpointIntervalMilliseconds > 0 {
-            connection.walAutocheckpointPages = 0
+            // The background checkpointer does the routine work. Under constant writes its
+            // PASSIVE checkpoints never catch up with the end of the WAL, so the WAL would never
+            // restart: past this many pages the writer checkpoints itself, between batches.
+            connection.walAutocheckpointPages = StoreConfiguration.walPagesMax
         }
         let db = try Database(path: configuration.path, configuration: connection)
         try StoreSchema.migrator.migrate(db)
