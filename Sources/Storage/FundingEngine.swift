@@ -121,9 +121,13 @@ struct FundingEngine: Sendable {
         }
     }
 
-    private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64) throws {
+    /// The loan's last open tranche was funded: deploy the pool's reservations, tell the platform.
+    /// `stateAlreadySet` when the caller's UPDATE already moved the loan to funded.
+    private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64, stateAlreadySet: Bool = false) throws {
         let db = context.db
-        try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+        if !stateAlreadySet {
+            try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+        }
         let pools = try db.cachedStatement("SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
             .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.text(1), $0.int64(2)) }
         for (trancheId, funderId, amount) in pools {
@@ -190,7 +194,7 @@ struct FundingEngine: Sendable {
                                                from: LedgerAccounts.partnerCapital(row.funderId), to: LedgerAccounts.partnerDeployed(row.funderId),
                                                currency: row.currency, amountMinor: row.amountMinor))
             if try closeOneOpenTranche(db, loanRow: row.loanRow) == 0 {
-                try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now)
+                try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now, stateAlreadySet: true)
                 result.loanState = .funded
             }
         } else {
@@ -211,9 +215,14 @@ struct FundingEngine: Sendable {
         return result
     }
 
-    /// Decrements the loan's open-tranche count and returns what is left.
+    /// Decrements the loan's open-tranche count and returns what is left; at zero the same
+    /// statement moves the loan to funded.
     private func closeOneOpenTranche(_ db: Database, loanRow: Int64) throws -> Int64 {
-        guard let left = try db.fetchInt64("UPDATE loan SET tranches_open = tranches_open - 1 WHERE id = ? RETURNING tranches_open", [.integer(loanRow)]) else {
+        guard let left = try db.fetchInt64("""
+            UPDATE loan SET tranches_open = tranches_open - 1,
+                            state = CASE WHEN tranches_open = 1 THEN 'funded' ELSE state END
+            WHERE id = ? RETURNING tranches_open
+            """, [.integer(loanRow)]) else {
             throw StoreError.notFound(entity: "loan row", id: String(loanRow))
         }
         assert(left >= 0, "tranches_open went negative")
@@ -237,7 +246,7 @@ struct FundingEngine: Sendable {
         case .rerouted(let planned):
             let tranche = try openTranche(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, planned, now: now)
             if tranche.state.isFinal, try closeOneOpenTranche(db, loanRow: loanRow) == 0 {
-                try markLoanFunded(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, now: now)
+                try markLoanFunded(context, loanRow: loanRow, loanId: record.loan.loanId, currency: record.loan.currency.code, now: now, stateAlreadySet: true)
                 return .rerouted(tranche, .funded)
             }
             return .rerouted(tranche, .awaitingFunding)
@@ -300,6 +309,107 @@ struct FundingEngine: Sendable {
         return try due.map { try unfund(context, loanRow: $0, reason: .deadlinePassed, now: now) }
     }
 
+    // MARK: Repayments
+
+    func recordRepayment(_ context: WriteContext, _ repayment: Repayment, now: Int64) throws -> RepaymentResult {
+        guard !repayment.repaymentId.isEmpty, repayment.repaymentId.utf8.count <= Loan.Limits.idBytesMax else {
+            throw StoreError.invalidCommand(field: "repayment.repaymentId", reason: "must be 1...\(Loan.Limits.idBytesMax) bytes")
+        }
+        for (value, field) in [(repayment.principalMinor, "principalMinor"), (repayment.interestMinor, "interestMinor"), (repayment.penaltyAndFeesMinor, "penaltyAndFeesMinor")]
+        where value < 0 || value > Loan.Limits.amountMinorMax {
+            throw StoreError.invalidCommand(field: "repayment.\(field)", reason: "must be 0...\(Loan.Limits.amountMinorMax)")
+        }
+        guard repayment.principalMinor + repayment.interestMinor + repayment.penaltyAndFeesMinor > 0 else {
+            throw StoreError.invalidCommand(field: "repayment", reason: "pays nothing")
+        }
+        var hashed = ByteWriter()
+        hashed.write(repayment.repaymentId)
+        hashed.write(repayment.loanId)
+        hashed.write(repayment.principalMinor)
+        hashed.write(repayment.interestMinor)
+        hashed.write(repayment.penaltyAndFeesMinor)
+        let requestHash = SHA256.hash(hashed.bytes)
+        switch try IdempotencyRecords.lookup(context, scope: "repayment", key: repayment.repaymentId, requestHash: requestHash) {
+        case .replay(let stored): return try RepaymentResult(encoded: stored)
+        case .new: break
+        }
+        let db = context.db
+        let record: LoanRecord
+        do {
+            record = try loadLoan(db, loanId: repayment.loanId)
+        } catch StoreError.notFound {
+            throw StoreError.notFound(entity: "loan", id: repayment.loanId)
+        }
+        guard record.state == .funded || record.state == .repaying else {
+            throw StoreError.invalidTransition(entity: "loan", id: repayment.loanId, from: record.state.rawValue, to: LoanState.repaying.rawValue)
+        }
+        guard let loanRow = try db.fetchOne("SELECT id, principal_repaid_minor FROM loan WHERE loan_ref = ?", [.text(repayment.loanId)], { ($0.int64(0), $0.int64(1)) }) else {
+            throw StoreError.notFound(entity: "loan", id: repayment.loanId)
+        }
+        let outstanding = record.loan.amountMinor - loanRow.1
+        guard repayment.principalMinor <= outstanding else {
+            throw StoreError.invalidCommand(field: "repayment.principalMinor", reason: "exceeds the outstanding principal \(outstanding)")
+        }
+        let funded = record.tranches.filter { $0.state == .funded }
+        let split = RepaymentSplit.apportion(
+            principalMinor: repayment.principalMinor, interestMinor: repayment.interestMinor, penaltyAndFeesMinor: repayment.penaltyAndFeesMinor,
+            loanRateBps: record.loan.annualRateBps,
+            tranches: funded.map { FundedTranche(funderId: $0.funderId, kind: $0.kind, shareBps: $0.shareBps, revenueTerms: router.funders[$0.funderId]?.revenueTerms ?? .proRata) })
+        assert(split.totalMinor == repayment.principalMinor + repayment.interestMinor + repayment.penaltyAndFeesMinor, "repayment split does not sum to the payment")
+        // Principal goes by what each tranche still has outstanding rather than by share, so
+        // rounding over many repayments can never repay a tranche more than it lent; at the
+        // start of a loan the two are the same.
+        let repaidByTranche = Dictionary(try db.cachedStatement("SELECT id, principal_repaid_minor FROM tranche WHERE loan_id = ?")
+            .fetchAll([.integer(loanRow.0)], rowsMax: 256) { ($0.int64(0), $0.int64(1)) }, uniquingKeysWith: { first, _ in first })
+        let remaining = funded.map { $0.amountMinor - (repaidByTranche[$0.id] ?? 0) }
+        let principalParts = repayment.principalMinor == 0 ? remaining.map { _ in Int64(0) }
+            : Apportionment.largestRemainder(repayment.principalMinor, weights: remaining)
+        let currency = record.loan.currency.code
+        let total = repayment.principalMinor + repayment.interestMinor + repayment.penaltyAndFeesMinor
+        try db.execute("""
+            INSERT INTO repayment(repayment_ref, loan_id, principal_minor, interest_minor, penalty_and_fees_minor, platform_fee_minor, at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [.text(repayment.repaymentId), .integer(loanRow.0), .integer(repayment.principalMinor), .integer(repayment.interestMinor),
+                  .integer(repayment.penaltyAndFeesMinor), .integer(split.platformFeeMinor), .integer(now)])
+        let repaymentRow = db.lastInsertedRowID
+        var postings = [LedgerPosting(account: LedgerAccounts.collections, currency: currency, amountMinor: total)]
+        var parts: [RepaymentPart] = []
+        for (index, (tranche, part)) in zip(funded, split.parts).enumerated() {
+            let principal = principalParts[index]
+            assert(principal <= remaining[index], "repayment principal exceeds a tranche's outstanding principal")
+            try db.execute("INSERT INTO repayment_part(repayment_id, tranche_id, principal_minor, interest_minor) VALUES (?, ?, ?, ?)",
+                           [.integer(repaymentRow), .integer(tranche.id), .integer(principal), .integer(part.interestMinor)])
+            if principal > 0 {
+                try db.execute("UPDATE tranche SET principal_repaid_minor = principal_repaid_minor + ? WHERE id = ?", [.integer(principal), .integer(tranche.id)])
+                let deployed = tranche.kind == .pool ? LedgerAccounts.poolDeployed(tranche.funderId) : LedgerAccounts.partnerDeployed(tranche.funderId)
+                postings.append(LedgerPosting(account: deployed, currency: currency, amountMinor: -principal))
+                if tranche.kind == .partner {
+                    try adjustPartner(context, funderId: tranche.funderId, day: nil, amountMinor: -principal)
+                }
+            }
+            if part.interestMinor > 0 {
+                postings.append(LedgerPosting(account: LedgerAccounts.interest(tranche.kind, tranche.funderId), currency: currency, amountMinor: -part.interestMinor))
+            }
+            parts.append(RepaymentPart(trancheId: tranche.id, funderId: tranche.funderId, principalMinor: principal, interestMinor: part.interestMinor))
+        }
+        if split.platformFeeMinor > 0 {
+            postings.append(LedgerPosting(account: LedgerAccounts.platformFees, currency: currency, amountMinor: -split.platformFeeMinor))
+        }
+        try Ledger.post(context, LedgerTransaction(kind: "repayment", reference: "repayment:\(repayment.repaymentId)", at: now, postings: postings))
+        let repaid = loanRow.1 + repayment.principalMinor
+        let state: LoanState = repaid == record.loan.amountMinor ? .closed : .repaying
+        try db.execute("UPDATE loan SET principal_repaid_minor = ?, state = ? WHERE id = ?", [.integer(repaid), .text(state.rawValue), .integer(loanRow.0)])
+        if repayment.principalMinor > 0 {
+            try db.execute("UPDATE borrower SET outstanding_minor = outstanding_minor - ? WHERE borrower_ref = ?",
+                           [.integer(repayment.principalMinor), .text(record.loan.borrowerRef)])
+        }
+        try AuditLog.append(context, at: now, actor: actor, action: "loan.repayment",
+                            payload: Array("loan=\(repayment.loanId) repayment=\(repayment.repaymentId) principal=\(repayment.principalMinor) interest=\(repayment.interestMinor)".utf8))
+        let result = RepaymentResult(repaymentId: repayment.repaymentId, loanId: repayment.loanId, loanState: state, parts: parts, platformFeeMinor: split.platformFeeMinor)
+        try IdempotencyRecords.record(context, scope: "repayment", key: repayment.repaymentId, requestHash: requestHash, response: result.encoded, now: now)
+        return result
+    }
+
     // MARK: Pools
 
     func deposit(_ context: WriteContext, funderId: String, amountMinor: Int64, reference: String, now: Int64) throws {
@@ -321,7 +431,7 @@ struct FundingEngine: Sendable {
         for funder in router.funders.values {
             switch funder.kind {
             case .pool:
-                funders[funder.id] = FunderCapacity(availableMinor: try Ledger.balance(db, account: LedgerAccounts.poolAvailable(funder.id)))
+                funders[funder.id] = FunderCapacity(availableMinor: try Ledger.balance(context, account: LedgerAccounts.poolAvailable(funder.id)))
             case .partner:
                 let used = try db.fetchInt64("SELECT used_minor FROM partner_quota WHERE funder_id = ? AND business_day = ?", [.text(funder.id), .integer(day)]) ?? 0
                 let exposure = try db.fetchInt64("SELECT exposure_minor FROM funder WHERE id = ?", [.text(funder.id)]) ?? 0

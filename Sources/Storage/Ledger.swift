@@ -85,8 +85,24 @@ public enum Ledger {
         insertTransaction.bind(transaction.at, at: 3)
         try insertTransaction.step()
         let transactionID = db.lastInsertedRowID
+        // Two-legged transfers, the common case, go in as one two-row INSERT.
+        if transaction.postings.count == 2 {
+            let insertPair = try db.cachedStatement(
+                "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5)")
+            let first = try accountID(context, code: transaction.postings[0].account, currency: transaction.postings[0].currency)
+            let second = try accountID(context, code: transaction.postings[1].account, currency: transaction.postings[1].currency)
+            insertPair.reset()
+            insertPair.bind(transactionID, at: 1)
+            insertPair.bind(first, at: 2)
+            insertPair.bind(transaction.postings[0].amountMinor, at: 3)
+            insertPair.bind(second, at: 4)
+            insertPair.bind(transaction.postings[1].amountMinor, at: 5)
+            try insertPair.step()
+            context.addToBalance(account: first, amountMinor: transaction.postings[0].amountMinor)
+            context.addToBalance(account: second, amountMinor: transaction.postings[1].amountMinor)
+            return transactionID
+        }
         let insertPosting = try db.cachedStatement("INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
-        let updateBalance = try db.cachedStatement("UPDATE ledger_account SET balance_minor = balance_minor + ? WHERE id = ?")
         for posting in transaction.postings {
             let account = try accountID(context, code: posting.account, currency: posting.currency)
             insertPosting.reset()
@@ -94,10 +110,7 @@ public enum Ledger {
             insertPosting.bind(account, at: 2)
             insertPosting.bind(posting.amountMinor, at: 3)
             try insertPosting.step()
-            updateBalance.reset()
-            updateBalance.bind(posting.amountMinor, at: 1)
-            updateBalance.bind(account, at: 2)
-            try updateBalance.step()
+            context.addToBalance(account: account, amountMinor: posting.amountMinor)
         }
         return transactionID
     }
@@ -130,6 +143,14 @@ public enum Ledger {
     /// An account's balance (its position): the sum of its postings. Zero for an unknown account.
     public static func balance(_ db: Database, account: String) throws -> Int64 {
         try db.fetchInt64("SELECT balance_minor FROM ledger_account WHERE code = ?", [.text(account)]) ?? 0
+    }
+
+    /// A balance as the writer sees it mid-batch: stored balance plus changes not yet flushed.
+    static func balance(_ context: WriteContext, account: String) throws -> Int64 {
+        guard let row = try context.db.fetchOne("SELECT id, balance_minor FROM ledger_account WHERE code = ?", [.text(account)], { ($0.int64(0), $0.int64(1)) }) else {
+            return 0
+        }
+        return row.1 + context.pendingBalanceDeltas[row.0, default: 0]
     }
 
     /// Checks every transaction balances per currency and every stored balance equals the sum

@@ -5,6 +5,7 @@ public final class SQLiteStore: Store {
     public let configuration: StoreConfiguration
     private let writer: DatabaseWriter
     private let readers: ReaderPool
+    private let checkpointer: Checkpointer?
     private let engine: FundingEngine
 
     /// Opens (creating if needed) and migrates the database. Throws
@@ -16,6 +17,12 @@ public final class SQLiteStore: Store {
         }
         var connection = Database.Configuration()
         connection.busyTimeoutMilliseconds = configuration.busyTimeoutMilliseconds
+        if configuration.checkpointIntervalMilliseconds > 0 {
+            // The background checkpointer does the routine work. Under constant writes its
+            // PASSIVE checkpoints never catch up with the end of the WAL, so the WAL would never
+            // restart: past this many pages the writer checkpoints itself, between batches.
+            connection.walAutocheckpointPages = StoreConfiguration.walPagesMax
+        }
         let db = try Database(path: configuration.path, configuration: connection)
         try StoreSchema.migrator.migrate(db)
         try db.inTransaction {
@@ -24,18 +31,30 @@ public final class SQLiteStore: Store {
                                [.text(funder.id), .text(funder.kind.rawValue), .text(funder.currency.code)])
             }
         }
+        // Everything that can throw comes before the writer: once its thread runs, only
+        // `close()` may end it.
+        let context = try WriteContext(db: db)
+        let checkpointer = configuration.checkpointIntervalMilliseconds > 0
+            ? try Checkpointer(path: configuration.path, intervalMilliseconds: configuration.checkpointIntervalMilliseconds,
+                               busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+            : nil
         self.configuration = configuration
         self.engine = FundingEngine(router: configuration.router, configuration: configuration)
-        self.writer = DatabaseWriter(
-            context: try WriteContext(db: db),
-            configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
-                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
+        self.checkpointer = checkpointer
         self.readers = ReaderPool(path: configuration.path, connectionsMax: configuration.readConnectionsMax,
                                   busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+        self.writer = DatabaseWriter(
+            context: context,
+            configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
+                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
     }
 
+    deinit { close() }
+
+    /// Idempotent: finishes queued commands, then stops the checkpointer and readers.
     public func close() {
         writer.close()
+        checkpointer?.close()
         readers.close()
     }
 
@@ -53,6 +72,12 @@ public final class SQLiteStore: Store {
     /// Commands waiting for the writer.
     public var queuedCommandsCount: Int { writer.queuedCount }
 
+    /// Writer totals since open: batches, commands, and the writer's wall and CPU time in them.
+    public var writerStatistics: (batches: Int, commands: Int, busyNanoseconds: UInt64, cpuNanoseconds: UInt64) {
+        let s = writer.currentStatistics
+        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
+    }
+
     // MARK: Store
 
     public func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult {
@@ -68,6 +93,11 @@ public final class SQLiteStore: Store {
     public func expireOverdue(now: Int64, limit: Int) async throws -> [ExpiryResult] {
         let engine = self.engine
         return try await writer.write { try engine.expireOverdue($0, now: now, limit: limit) }
+    }
+
+    public func recordRepayment(_ repayment: Repayment, now: Int64) async throws -> RepaymentResult {
+        let engine = self.engine
+        return try await writer.write { try engine.recordRepayment($0, repayment, now: now) }
     }
 
     public func depositToPool(funderId: String, amountMinor: Int64, reference: String, now: Int64) async throws {

@@ -22,6 +22,11 @@ public protocol Store: Sendable {
     /// ones are released with compensating postings, the loan becomes unfunded.
     func expireOverdue(now: Int64, limit: Int) async throws -> [ExpiryResult]
 
+    /// Apportions a repayment over the loan's funded tranches (LendingCore's revenue split) and
+    /// posts it: principal back out of each funder's deployed position, interest to each
+    /// funder's interest account, the residue to the platform's fees. Idempotent by repayment id.
+    func recordRepayment(_ repayment: Repayment, now: Int64) async throws -> RepaymentResult
+
     /// Adds capital to a pool (ledger: capital → available).
     func depositToPool(funderId: String, amountMinor: Int64, reference: String, now: Int64) async throws
 
@@ -62,4 +67,10 @@ public enum LedgerAccounts {
     public static func poolDeployed(_ id: String) -> String { "pool:\(id):deployed" }
     public static func partnerCapital(_ id: String) -> String { "partner:\(id):capital" }
     public static func partnerDeployed(_ id: String) -> String { "partner:\(id):deployed" }
+    /// Interest a funder has earned.
+    public static func interest(_ kind: FunderKind, _ id: String) -> String { "\(kind.rawValue):\(id):interest" }
+    /// Money collected from borrowers, to be settled to funders and the platform.
+    public static let collections = "platform:collections"
+    /// The platform's service fees (interest residue, penalties and fees).
+    public static let platformFees = "platform:fees"
 }

@@ -16,6 +16,12 @@ public struct StoreConfiguration: Sendable {
     /// Read connections kept open.
     public var readConnectionsMax = 4
     public var busyTimeoutMilliseconds: Int32 = 5_000
+    /// How often a background connection checkpoints the WAL into the database file.
+    /// 0: the writer checkpoints itself inside COMMIT (SQLite's default behaviour).
+    public var checkpointIntervalMilliseconds = 50
+    /// With the background checkpointer, the WAL size (4 KiB pages) past which the writer
+    /// checkpoints itself so the WAL can restart (about 80 MB).
+    public static let walPagesMax = 20_000
     public var outbox = OutboxPolicy()
     /// Offset from UTC of the partners' business day (Asia/Shanghai: +8 h).
     public var businessDayOffsetSeconds: Int64 = 8 * 3_600

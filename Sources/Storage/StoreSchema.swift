@@ -3,6 +3,7 @@ enum StoreSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-core") { db in try db.execute(v1) }
+        migrator.registerMigration("v2-repayments") { db in try db.execute(v2) }
         return migrator
     }
 
@@ -128,5 +129,30 @@ enum StoreSchema {
             account_id INTEGER NOT NULL REFERENCES ledger_account(id),
             amount_minor INTEGER NOT NULL CHECK (amount_minor != 0)
         );
+        """
+
+    /// Repayments apportioned per tranche. v1's `repayment` table was never written, so it is
+    /// replaced rather than altered.
+    private static let v2 = """
+        DROP TABLE repayment;
+        CREATE TABLE repayment (
+            id INTEGER PRIMARY KEY,
+            repayment_ref TEXT NOT NULL UNIQUE,
+            loan_id INTEGER NOT NULL REFERENCES loan(id),
+            principal_minor INTEGER NOT NULL CHECK (principal_minor >= 0),
+            interest_minor INTEGER NOT NULL CHECK (interest_minor >= 0),
+            penalty_and_fees_minor INTEGER NOT NULL CHECK (penalty_and_fees_minor >= 0),
+            platform_fee_minor INTEGER NOT NULL,
+            at INTEGER NOT NULL
+        );
+        CREATE TABLE repayment_part (
+            repayment_id INTEGER NOT NULL REFERENCES repayment(id),
+            tranche_id INTEGER NOT NULL REFERENCES tranche(id),
+            principal_minor INTEGER NOT NULL,
+            interest_minor INTEGER NOT NULL,
+            PRIMARY KEY (repayment_id, tranche_id)
+        ) WITHOUT ROWID;
+        ALTER TABLE loan ADD COLUMN principal_repaid_minor INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tranche ADD COLUMN principal_repaid_minor INTEGER NOT NULL DEFAULT 0;
         """
 }

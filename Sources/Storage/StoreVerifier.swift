@@ -38,7 +38,7 @@ public enum StoreVerifier {
                    COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0)
             FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id
             GROUP BY l.id
-            HAVING (l.state IN ('awaiting_funding', 'funded') AND l.amount_minor != COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0))
+            HAVING (l.state IN ('awaiting_funding', 'funded', 'repaying', 'closed', 'charged_off') AND l.amount_minor != COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0))
                 OR (l.state = 'unfunded' AND COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0) != 0)
             LIMIT 1
             """).fetchOne([], { "loan \($0.text(0)) (\($0.text(1))): amount \($0.int64(2)) but its active tranches sum to \($0.int64(3))" }) {
@@ -51,19 +51,26 @@ public enum StoreVerifier {
             return problem
         }
         if let problem = try db.makeStatement("""
-            SELECT f.id, f.exposure_minor, COALESCE(SUM(t.amount_minor), 0)
+            SELECT l.loan_ref, l.principal_repaid_minor, COALESCE(SUM(t.principal_repaid_minor), 0)
+            FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id
+            GROUP BY l.id HAVING l.principal_repaid_minor != COALESCE(SUM(t.principal_repaid_minor), 0) OR l.principal_repaid_minor > l.amount_minor LIMIT 1
+            """).fetchOne([], { "loan \($0.text(0)): records \($0.int64(1)) principal repaid but its tranches \($0.int64(2))" }) {
+            return problem
+        }
+        if let problem = try db.makeStatement("""
+            SELECT f.id, f.exposure_minor, COALESCE(SUM(t.amount_minor - t.principal_repaid_minor), 0)
             FROM funder f LEFT JOIN tranche t ON t.funder_id = f.id AND t.state IN ('requested', 'funded')
-            WHERE f.kind = 'partner' GROUP BY f.id HAVING f.exposure_minor != COALESCE(SUM(t.amount_minor), 0) LIMIT 1
-            """).fetchOne([], { "funder \($0.text(0)): exposure \($0.int64(1)) but its requested and funded tranches sum to \($0.int64(2))" }) {
+            WHERE f.kind = 'partner' GROUP BY f.id HAVING f.exposure_minor != COALESCE(SUM(t.amount_minor - t.principal_repaid_minor), 0) LIMIT 1
+            """).fetchOne([], { "funder \($0.text(0)): exposure \($0.int64(1)) but its requested and funded tranches' outstanding principal sums to \($0.int64(2))" }) {
             return problem
         }
         // Positions of tranche money in the ledger must match the tranches themselves.
         return try db.makeStatement("""
             WITH expected(code, amount) AS (
-                SELECT 'partner:' || t.funder_id || ':deployed', SUM(t.amount_minor) FROM tranche t
+                SELECT 'partner:' || t.funder_id || ':deployed', SUM(t.amount_minor - t.principal_repaid_minor) FROM tranche t
                 WHERE t.kind = 'partner' AND t.state = 'funded' GROUP BY t.funder_id
                 UNION ALL
-                SELECT 'pool:' || t.funder_id || CASE l.state WHEN 'awaiting_funding' THEN ':reserved' ELSE ':deployed' END, SUM(t.amount_minor)
+                SELECT 'pool:' || t.funder_id || CASE l.state WHEN 'awaiting_funding' THEN ':reserved' ELSE ':deployed' END, SUM(t.amount_minor - t.principal_repaid_minor)
                 FROM tranche t JOIN loan l ON l.id = t.loan_id
                 WHERE t.kind = 'pool' AND t.state = 'funded' GROUP BY 1
             ),

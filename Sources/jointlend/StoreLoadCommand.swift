@@ -96,7 +96,13 @@ enum StoreLoadCommand {
         var next = stored / Int64(settings.round) * Int64(settings.round)
         while next < settings.loans {
             let end = min(next + Int64(settings.round), Int64(settings.loans))
-            let ids = Array(next..<end)
+            // After a restart, only the round's missing loans are submitted (replays would only
+            // spend the time before the next kill). Rounds run one after another, so the round's
+            // stored loans are among the last `round` rows.
+            let stored = try store.read { db in
+                Set(try db.cachedStatement("SELECT loan_ref FROM loan ORDER BY id DESC LIMIT ?").fetchAll([.integer(Int64(settings.round))]) { $0.text(0) })
+            }
+            let ids = (next..<end).filter { !stored.contains("L-\($0)") }
             try await forEach(ids, tasks: settings.tasks) { i in
                 let loan = Loan(loanId: "L-\(i)", borrowerRef: "b-\(i)", amountMinor: 100_000 + (i % 997) * 10, currency: .cny, termMonths: 12,
                                 annualRateBps: 1_800, product: "consumer", riskGrade: "B", region: "GD", channel: "app", approvedAt: now)

@@ -22,6 +22,21 @@ import Testing
         }
     }
 
+    @Test func databaseFromFirstSchemaVersionIsUpgradedOnOpen() throws {
+        let path = F.temporaryPath()
+        let raw = try Database(path: path)
+        var v1Only = DatabaseMigrator()
+        let first = try #require(StoreSchema.migrator.migrations.first)
+        v1Only.registerMigration(first.id) { try first.migrate($0) }
+        try v1Only.migrate(raw)
+        raw.close()
+        try SQLiteStore(configuration: F.configuration(path: path)).close()
+        let reopened = try Database(path: path)
+        defer { reopened.close() }
+        #expect(try StoreSchema.migrator.appliedIdentifiers(reopened) == StoreSchema.migrator.migrations.map(\.id))
+        #expect(try reopened.fetchInt64("SELECT COUNT(*) FROM pragma_table_info('loan') WHERE name = 'principal_repaid_minor'") == 1)
+    }
+
     @Test func migrationsRunOnceEachInOrderAndAreRecorded() throws {
         let db = try Database(path: F.temporaryPath())
         defer { db.close() }

@@ -36,6 +36,15 @@ enum StoreFixture {
         StoreConfiguration(path: path, router: router(fallbacks: fallbacks))
     }
 
+    /// DOMAIN.md's worked example: pool 30% / bank B 70%, bank B on fixedYield(800).
+    static func fixedYieldConfiguration() -> StoreConfiguration {
+        var all = funders
+        all[bankB]?.revenueTerms = .fixedYield(yieldBps: 800)
+        let rule = RatioRule(id: "joint-b", mode: .coFunding([Share(pool, 3_000), Share(bankB, 7_000)]))
+        let router = Router(ruleSet: RuleSet(version: 1, rules: [], defaultRule: rule), funders: all, jurisdiction: .cn)
+        return StoreConfiguration(path: temporaryPath(), router: router)
+    }
+
     /// A SQLite store with the pool funded. The conformance suite sees only `any Store`.
     static func makeStore(_ configuration: StoreConfiguration = configuration()) async throws -> any Store {
         let store = try SQLiteStore(configuration: configuration)

@@ -28,10 +28,35 @@ final class DatabaseWriter: @unchecked Sendable {
         precondition(configuration.queueCommandsMax > 0 && configuration.batchCommandsMax > 0)
         self.context = context
         self.configuration = configuration
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps its owner alive until `close()` ends it: never a dangling self.
+        let thread = Thread { self.run() }
         thread.name = "jointlend.store.writer"
         self.thread = thread
         thread.start()
+    }
+
+    /// Totals since start, for metrics and benchmarks.
+    struct Statistics: Sendable {
+        var batches = 0
+        var commands = 0
+        /// Wall time the writer spent in batches (commands, commit, fsync).
+        var busyNanoseconds: UInt64 = 0
+        /// CPU time the writer thread spent in batches.
+        var cpuNanoseconds: UInt64 = 0
+    }
+
+    private var statistics = Statistics()
+
+    var currentStatistics: Statistics {
+        condition.lock()
+        defer { condition.unlock() }
+        return statistics
+    }
+
+    private static func threadCPUNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     /// Commands waiting to be taken by the writer (for tests and metrics).
@@ -77,12 +102,20 @@ final class DatabaseWriter: @unchecked Sendable {
     private func run() {
         while let batch = nextBatch() {
             let started = DispatchTime.now().uptimeNanoseconds
+            let cpuStarted = Self.threadCPUNanoseconds()
             process(batch)
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let cpu = Self.threadCPUNanoseconds() - cpuStarted
+            let elapsedNanoseconds = DispatchTime.now().uptimeNanoseconds - started
+            let elapsed = Double(elapsedNanoseconds) / 1e9
             condition.lock()
             if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
+            statistics.batches += 1
+            statistics.commands += batch.count
+            statistics.busyNanoseconds += elapsedNanoseconds
+            statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
         }
+        context.db.close()
         condition.lock()
         finished = true
         condition.broadcast()
@@ -122,7 +155,10 @@ final class DatabaseWriter: @unchecked Sendable {
                 }
                 try db.cachedStatement("RELEASE command").execute()
             }
+            let c0 = DispatchTime.now().uptimeNanoseconds
+            try context.batchWillCommit()
             try db.cachedStatement("COMMIT").execute()
+            if ProcessInfo.processInfo.environment["JL_DEBUG"] != nil { FileHandle.standardError.write("commit \((DispatchTime.now().uptimeNanoseconds - c0) / 1000)us\n".data(using: .utf8)!) }
         } catch {
             if !db.isAutocommit { try? db.execute("ROLLBACK") }
             context.batchDidRollBack()

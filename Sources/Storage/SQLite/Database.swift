@@ -15,6 +15,11 @@ public final class Database {
         public var synchronousFull = true
         /// Statements kept prepared per connection; beyond this the cache is dropped and refilled.
         public var cachedStatementsMax = 256
+        /// Page cache per connection. A group-committed batch touches thousands of pages; a
+        /// cache smaller than that spills dirty pages to the WAL mid-transaction.
+        public var pageCacheKibibytes = 16_384
+        /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
+        public var walAutocheckpointPages = 8_192
 
         public init() {}
     }
@@ -46,6 +51,16 @@ public final class Database {
             }
             try execute("PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "OFF")")
             try execute("PRAGMA foreign_keys=ON")
+            try execute("PRAGMA cache_size=-\(configuration.pageCacheKibibytes)")
+            if !configuration.readOnly {
+                // Savepoint sub-journals in memory: as files they cost a pwrite per page a
+                // command first touches. Readers keep file temp storage, so a whole-table
+                // verification sorts on disk instead of in RAM.
+                try execute("PRAGMA temp_store=MEMORY")
+            }
+            if !configuration.readOnly {
+                try execute("PRAGMA wal_autocheckpoint=\(configuration.walAutocheckpointPages)")
+            }
         } catch {
             close()
             throw error
