@@ -99,7 +99,7 @@ public final class GatewayAPI: Sendable {
     /// Feeds the server's per-request observations into the registry.
     public func observe(_ m: RequestMetrics) {
         let route = m.routePattern.isEmpty ? "unmatched" : m.routePattern
-        metrics.increment("jointlend_http_requests_total", [("method", m.method.rawValue), ("route", route), ("status", String(m.status))])
+        metrics.increment("jointlend_http_requests_total", [("method", m.method?.rawValue ?? "invalid"), ("route", route), ("status", String(m.status))])
         metrics.observe("jointlend_http_request_duration_seconds", [("route", route)], Double(m.durationNanoseconds) / 1e9)
     }
 
