@@ -65,3 +65,36 @@ public enum RerouteDecision: Hashable, Sendable {
     /// No funder can take it, or a floor would break: the loan becomes unfunded.
     case unfunded(Rejection)
 }
+
+/// One funder's part of one loan, with its state. Changes go through `transition(to:)`, which
+/// refuses an illegal move with an error value and leaves the tranche as it was.
+public struct Tranche: Hashable, Sendable {
+    public var id: Int64
+    public var loanId: String
+    public var funderId: String
+    public var kind: FunderKind
+    public var shareBps: Int
+    public var amountMinor: Int64
+    public private(set) var state: TrancheState
+
+    public init(id: Int64, loanId: String, planned: PlannedTranche, state: TrancheState = .planned) {
+        self.id = id
+        self.loanId = loanId
+        funderId = planned.funderId
+        kind = planned.kind
+        shareBps = planned.shareBps
+        amountMinor = planned.amountMinor
+        self.state = state
+    }
+
+    public var planned: PlannedTranche {
+        PlannedTranche(funderId: funderId, kind: kind, shareBps: shareBps, amountMinor: amountMinor)
+    }
+
+    @discardableResult
+    public mutating func transition(to next: TrancheState) -> Result<TrancheState, TransitionError> {
+        let result = state.transition(to: next)
+        if case .success(let s) = result { state = s }
+        return result
+    }
+}

@@ -38,3 +38,18 @@ import Testing
         #expect(LoanState.allCases.filter { !$0.isFundingFinal } == [.awaitingFunding])
     }
 }
+
+@Suite struct TrancheTests {
+    @Test func illegalMoveLeavesTheTrancheAsItWas() {
+        var t = Tranche(id: 7, loanId: "L", planned: PlannedTranche(funderId: "bank-a", kind: .partner, shareBps: 7000, amountMinor: 700))
+        #expect(t.transition(to: .requested) == .success(.requested))
+        #expect(t.transition(to: .released) == .failure(TransitionError(entity: "tranche", from: "requested", to: "released")))
+        #expect(t.state == .requested)
+        #expect(t.transition(to: .funded) == .success(.funded))
+        #expect(t.transition(to: .declined).isFailure && t.state == .funded)
+    }
+}
+
+extension Result {
+    var isFailure: Bool { if case .failure = self { return true } else { return false } }
+}
