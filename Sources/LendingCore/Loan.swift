@@ -44,6 +44,20 @@ public struct Loan: Hashable, Sendable {
         public static let riskGrades: Set<String> = ["A", "B", "C", "D", "E"]
     }
 
+    /// The numeric and enumerated fields routing depends on; the first problem, or nil. The router
+    /// checks only these (identifier formats are the edge's job, `validationProblem()`), so a
+    /// decision costs no string scans.
+    public func routingProblem() -> (field: String, message: String)? {
+        if amountMinor <= 0 { return ("amountMinor", "must be positive") }
+        if amountMinor > Limits.amountMinorMax { return ("amountMinor", "exceeds \(Limits.amountMinorMax)") }
+        if termMonths < 1 || termMonths > Limits.termMonthsMax { return ("termMonths", "must be 1...\(Limits.termMonthsMax)") }
+        if annualRateBps < 0 || annualRateBps > Limits.annualRateBpsMax {
+            return ("annualRateBps", "must be 0...\(Limits.annualRateBpsMax)")
+        }
+        if approvedAt < 0 { return ("approvedAt", "must be unix seconds ≥ 0") }
+        return nil
+    }
+
     /// Checks every field; returns the first problem as (field, message), or nil when the loan is sound.
     public func validationProblem() -> (field: String, message: String)? {
         func checkId(_ value: String, _ field: String) -> (String, String)? {

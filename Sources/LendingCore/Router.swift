@@ -80,7 +80,7 @@ public final class Router: Sendable {
     // MARK: - Routing a new loan
 
     public func route(loan: Loan, capacities: CapacitySnapshot, allocations: AllocationTotals, now: Int64) -> RoutingDecision {
-        if let problem = loan.validationProblem() {
+        if let problem = loan.routingProblem() {
             return .rejected(Rejection(.invalidLoan, "\(problem.field) \(problem.message)"))
         }
         if now >= deadline(forApprovedAt: loan.approvedAt) {
@@ -119,7 +119,7 @@ public final class Router: Sendable {
             } else {
                 return reject(.noCapacity, "funder '\(share.funderId)' cannot take its tranche (\(why ?? "")) and no fallback can")
             }
-            tranches.append(PlannedTranche(funderId: funder.funder.id, kind: funder.funder.kind, shareBps: share.bps, amountMinor: amounts[i]))
+            tranches.append(PlannedTranche(funderId: funder.id, kind: funder.kind, shareBps: share.bps, amountMinor: amounts[i]))
         }
 
         var allocation: AllocationUpdate?
@@ -127,14 +127,24 @@ public final class Router: Sendable {
             let key = AllocationKey(ruleId: rule.id, ruleVersion: version)
             let partBps = 10_000 - fixedSum
             let entry = allocations.byRule[key]
-            let chosen = chooseByDeficit(weights, part, entry) { k in
-                canTake(compiledRule.weightFunders[k], part, loan, capacities, planned: tranches, reservedInSnapshot: false) == nil
+            // Largest deficit w_f·(T + a) − 10000·T_f among funders that can take the part; ties
+            // to the earlier funder. 128-bit arithmetic: no overflow for any Int64 totals.
+            let t = Int128(entry?.totalMinor ?? 0) + Int128(part)
+            var chosen: Int?
+            var best = Int128.min
+            for k in weights.indices {
+                let tf = Int128(entry?.allocatedMinor(weights[k].funderId) ?? 0)
+                let deficit = Int128(weights[k].bps) * t - 10_000 * tf
+                if chosen != nil && best >= deficit { continue }
+                guard canTake(compiledRule.weightFunders[k], part, loan, capacities, planned: tranches, reservedInSnapshot: false) == nil else { continue }
+                chosen = k
+                best = deficit
             }
             if let chosen, let funder = compiledRule.weightFunders[chosen] {
-                tranches.append(PlannedTranche(funderId: funder.funder.id, kind: funder.funder.kind, shareBps: partBps, amountMinor: part))
-                allocation = AllocationUpdate(key: key, funderId: funder.funder.id, amountMinor: part)
+                tranches.append(PlannedTranche(funderId: funder.id, kind: funder.kind, shareBps: partBps, amountMinor: part))
+                allocation = AllocationUpdate(key: key, funderId: funder.id, amountMinor: part)
             } else if let fb = firstFallback(compiledRule, excluding: Set(weights.map(\.funderId)), part, loan, capacities, planned: tranches, reservedInSnapshot: false) {
-                tranches.append(PlannedTranche(funderId: fb.funder.id, kind: fb.funder.kind, shareBps: partBps, amountMinor: part))
+                tranches.append(PlannedTranche(funderId: fb.id, kind: fb.kind, shareBps: partBps, amountMinor: part))
             } else {
                 return reject(.noCapacity, "no weighted funder and no fallback can take the allocated part")
             }
@@ -172,7 +182,7 @@ public final class Router: Sendable {
         guard let fb = firstFallback(compiledRule, excluding: skip, failed.amountMinor, loan, capacities, planned: active, reservedInSnapshot: true) else {
             return .unfunded(Rejection(.noCapacity, "no fallback funder can take the tranche of '\(failed.funderId)'", ruleId: ruleId, ruleVersion: ruleSet.version))
         }
-        let tranche = PlannedTranche(funderId: fb.funder.id, kind: fb.funder.kind, shareBps: failed.shareBps, amountMinor: failed.amountMinor)
+        let tranche = PlannedTranche(funderId: fb.id, kind: fb.kind, shareBps: failed.shareBps, amountMinor: failed.amountMinor)
         if let violation = floorViolation(active + [tranche], loanAmountMinor: loan.amountMinor) {
             return .unfunded(Rejection(.floorViolated, violation, ruleId: ruleId, ruleVersion: ruleSet.version))
         }
@@ -187,24 +197,25 @@ public final class Router: Sendable {
         _ box: FunderBox?, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
         planned: [PlannedTranche], reservedInSnapshot: Bool
     ) -> String? {
-        guard let funder = box?.funder else { return "unknown funder" }
-        let funderId = funder.id
-        if capacities.unavailable.contains(funderId) { return "unavailable" }
-        if funder.currency != loan.currency { return "currency \(funder.currency.code) differs" }
-        if !funder.eligibility.accepts(loan) { return "does not accept this grade, region or product" }
+        // Fields are read through the box, never copied out as a whole `Funder` (a dozen retains).
+        guard let box else { return "unknown funder" }
+        if !capacities.unavailable.isEmpty, capacities.unavailable.contains(box.id) { return "unavailable" }
+        if box.currencyCode != loan.currency.code { return "currency \(box.currencyCode) differs" }
+        if let e = box.eligibility, !e.accepts(loan) { return "does not accept this grade, region or product" }
         var held: Int64 = 0
-        for t in planned where t.funderId == funderId { held += t.amountMinor }
+        for t in planned where t.funderId == box.id { held += t.amountMinor }
         let onLoan = held + amount
-        if let m = funder.limits.perLoanMinMinor, onLoan < m { return "below its per-loan minimum" }
-        if let m = funder.limits.perLoanMaxMinor, onLoan > m { return "above its per-loan maximum" }
-        guard let cap = capacities.funders[funderId] else { return "no capacity known" }
+        let limits = box.limits
+        if let m = limits.perLoanMinMinor, onLoan < m { return "below its per-loan minimum" }
+        if let m = limits.perLoanMaxMinor, onLoan > m { return "above its per-loan maximum" }
+        guard let cap = capacities.funders[box.id] else { return "no capacity known" }
         let needed = reservedInSnapshot ? amount : onLoan
-        switch funder.kind {
+        switch box.kind {
         case .pool:
             if cap.availableMinor < needed { return "pool balance too low" }
         case .partner:
-            if let q = funder.limits.dailyQuotaMinor, cap.quotaUsedTodayMinor > q - needed { return "daily quota exhausted" }
-            if let e = funder.limits.exposureLimitMinor, cap.exposureMinor > e - needed { return "exposure limit reached" }
+            if let q = limits.dailyQuotaMinor, cap.quotaUsedTodayMinor > q - needed { return "daily quota exhausted" }
+            if let e = limits.exposureLimitMinor, cap.exposureMinor > e - needed { return "exposure limit reached" }
         }
         return nil
     }
@@ -213,47 +224,38 @@ public final class Router: Sendable {
         _ rule: RulePlan, excluding: Set<String>, _ amount: Int64, _ loan: Loan, _ capacities: CapacitySnapshot,
         planned: [PlannedTranche], reservedInSnapshot: Bool
     ) -> FunderBox? {
-        for case let f? in rule.fallbackFunders where !excluding.contains(f.funder.id) {
+        for case let f? in rule.fallbackFunders where !excluding.contains(f.id) {
             if canTake(f, amount, loan, capacities, planned: planned, reservedInSnapshot: reservedInSnapshot) == nil { return f }
         }
         return nil
-    }
-
-    /// The eligible weighted funder with the largest deficit `w_f × (T + a) − 10000 × T_f`,
-    /// ties to the earlier funder in the rule. 128-bit arithmetic: no overflow for any Int64 totals.
-    /// Returns the chosen index into `weights`.
-    private func chooseByDeficit(_ weights: [Share], _ amount: Int64, _ entry: AllocationTotals.Entry?, eligible: (Int) -> Bool) -> Int? {
-        let t = Int128(entry?.totalMinor ?? 0) + Int128(amount)
-        var best: (index: Int, deficit: Int128)?
-        for (k, w) in weights.enumerated() {
-            let tf = Int128(entry?.allocatedMinor(w.funderId) ?? 0)
-            let deficit = Int128(w.bps) * t - 10_000 * tf
-            if let b = best, b.deficit >= deficit { continue }
-            guard eligible(k) else { continue }
-            best = (k, deficit)
-        }
-        return best?.index
     }
 
     /// The jurisdiction's floors for a joint loan (two or more distinct funders), or nil when they hold.
     /// A floor of `bps` on an amount is `floor(amount × bps / 10000)` whole minor units: a fraction
     /// of a fen cannot be funded, so a 30/70 split of 1,000,001 fen (300,000 / 700,001) holds 30%.
     func floorViolation(_ tranches: [PlannedTranche], loanAmountMinor: Int64) -> String? {
-        var byFunder: [(String, Int64)] = []
+        // Plans have a handful of tranches: nested loops beat building a per-funder table.
         var poolTotal: Int64 = 0
-        for t in tranches {
+        var distinct = 0
+        for (i, t) in tranches.enumerated() {
             if t.kind == .pool { poolTotal += t.amountMinor }
-            if let i = byFunder.firstIndex(where: { $0.0 == t.funderId }) { byFunder[i].1 += t.amountMinor } else { byFunder.append((t.funderId, t.amountMinor)) }
+            var seenBefore = false
+            for j in 0..<i where tranches[j].funderId == t.funderId { seenBefore = true; break }
+            if !seenBefore { distinct += 1 }
         }
-        guard byFunder.count >= 2 else { return nil }
+        guard distinct >= 2 else { return nil }
         func floorMinor(_ bps: Int) -> Int64 { Int64(Int128(loanAmountMinor) * Int128(bps) / 10_000) }
         if jurisdiction.platformMinShareBps > 0, poolTotal < floorMinor(jurisdiction.platformMinShareBps) {
             return "\(jurisdiction.code) requires the platform to fund at least \(jurisdiction.platformMinShareBps) bps of a joint loan"
         }
         if jurisdiction.lenderMinShareBps > 0 {
             let minimum = floorMinor(jurisdiction.lenderMinShareBps)
-            for (id, total) in byFunder where total < minimum {
-                return "\(jurisdiction.code) requires every lender to keep at least \(jurisdiction.lenderMinShareBps) bps; '\(id)' would not"
+            for t in tranches {
+                var total: Int64 = 0
+                for u in tranches where u.funderId == t.funderId { total += u.amountMinor }
+                if total < minimum {
+                    return "\(jurisdiction.code) requires every lender to keep at least \(jurisdiction.lenderMinShareBps) bps; '\(t.funderId)' would not"
+                }
             }
         }
         return nil
@@ -263,7 +265,23 @@ public final class Router: Sendable {
 /// A funder behind one reference, so the hot path copies a pointer rather than a dozen fields.
 final class FunderBox: Sendable {
     let funder: Funder
-    init(_ funder: Funder) { self.funder = funder }
+    /// What routing reads, flattened: limits hold no references; eligibility is nil when the
+    /// funder accepts every grade, region and product.
+    let id: String
+    let kind: FunderKind
+    let currencyCode: String
+    let limits: FunderLimits
+    let eligibility: Eligibility?
+
+    init(_ funder: Funder) {
+        self.funder = funder
+        id = funder.id
+        kind = funder.kind
+        currencyCode = funder.currency.code
+        limits = funder.limits
+        let e = funder.eligibility
+        eligibility = e.riskGrades == nil && e.regions == nil && e.products == nil ? nil : e
+    }
 }
 
 /// What planning needs of a rule, resolved once: shares, slot weights and funders (nil: unknown id).
