@@ -42,4 +42,5 @@ non200=$(awk '/^non-200/ {print $2}' "$work/wrk.txt")
 .build/release/jointlend ledger verify --db "$work/data/jointlend.sqlite"
 .build/release/jointlend audit verify --db "$work/data/jointlend.sqlite"
 echo "confirmations: ${rps} req/s, p50 ${p50}, p99 ${p99}, non-200 ${non200}, fixture exhausted ${exhausted} (target: >= 30000/s, p99 <= 10 ms)"
+echo "CONFIRMATIONS $rps $p50 $p99 $non200"
 if [ "${exhausted:-0}" != 0 ]; then echo "note: the fixture ran out; rerun with more --loans for a clean figure"; fi

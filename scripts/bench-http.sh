@@ -7,21 +7,24 @@
 #
 # The machine is shared, so a and b run alternately for --rounds rounds (default 3) and each
 # keeps its best round (highest req/s, with that round's latencies).
-# --target http (default) builds a minimal /healthz server straight from Sources/HTTP (a sync
-# route, like the gateway's); --target gateway runs `jointlend serve --listen` (release build).
+# --target gateway (default) runs `jointlend serve` (release build) with a fresh database;
+# --target http builds a minimal /healthz server straight from Sources/HTTP (a sync
+# route, like the gateway's). (c) then posts signed, durable confirmations (scripts/bench-confirmations.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 rounds=3
 idle_connections=10000
-target=http
+target=gateway
+confirmation_loans=400000
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --idle-connections) idle_connections="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --target) target="$2"; shift 2 ;;
+    --confirmation-loans) confirmation_loans="$2"; shift 2 ;;
     *) echo "bench-http: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -104,7 +107,7 @@ MAP
     ;;
   gateway)
     swift build -c release --product jointlend >/dev/null
-    setsid .build/release/jointlend serve --listen "127.0.0.1:$server_port" 2>"$work/server.log" &
+    setsid .build/release/jointlend serve --listen "127.0.0.1:$server_port" --data-dir "$work/gateway-data" >/dev/null 2>"$work/server.log" &
     pids+=($!)
     ;;
   *) echo "bench-http: --target must be http or gateway" >&2; exit 2 ;;
@@ -193,6 +196,16 @@ printf '%-32s %12s %10s %10s %14s\n' "b: $target /healthz" "$b_rps" "$b_p50" "$b
 printf 'ratio b/a: %s (target >= 0.9)\n' "$ratio"
 printf 'server RSS after load: %s KiB; with %s idle keep-alive connections: %s KiB (target <= 102400)\n' \
   "$rss_kb" "$idle_connections" "$idle_rss_kb"
+# (c) signed, durable funding confirmations through the whole gateway (its own run, fresh data).
+c_line=n/a
+if [ "$confirmation_loans" -gt 0 ]; then
+  kill "$server_pid" 2>/dev/null || true
+  c_line=$(bash scripts/bench-confirmations.sh --duration "$duration" --loans "$confirmation_loans" | tee "$work/conf.txt" | awk '/^CONFIRMATIONS/ {print $2, $3, $4, $5}')
+  read -r c_rps c_p50 c_p99 c_non200 <<<"$c_line"
+  printf '%-32s %12s %10s %10s %14s
+' "c: signed confirmations" "$c_rps" "$c_p50" "$c_p99" "non-200: $c_non200" >&2
+  printf 'ratio c/a: %s (targets: c >= 30000/s, p99 <= 10ms)\n' "$(awk -v a="$a_rps" -v c="$c_rps" 'BEGIN { printf "%.3f", c / a }')"
+fi
 printf '{"nginx_cpu_us_per_request":%s,"server_cpu_us_per_request":%s,' "$a_cpu" "$b_cpu"
 printf '"nginx_rps":%s,"server_rps":%s,"ratio":%s,"nginx_p50":"%s","nginx_p99":"%s","server_p50":"%s","server_p99":"%s","idle_connections":%s,"idle_rss_kib":"%s"}\n' \
   "$a_rps" "$b_rps" "$ratio" "$a_p50" "$a_p99" "$b_p50" "$b_p99" "$idle_connections" "$idle_rss_kb"
