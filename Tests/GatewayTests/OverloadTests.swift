@@ -1,0 +1,53 @@
+import Foundation
+import HTTP
+import LendingCore
+import PartnerSigning
+import Storage
+import Testing
+@testable import Gateway
+
+/// A store whose writer queue is always full.
+private struct FullStore: Store {
+    let error = StoreError.overloaded(retryAfterMilliseconds: 1_500)
+    func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult { throw error }
+    func confirm(_ confirmation: FundingConfirmation, now: Int64) async throws -> ConfirmationResult { throw error }
+    func expireOverdue(now: Int64, limit: Int) async throws -> [ExpiryResult] { throw error }
+    func recordRepayment(_ repayment: Repayment, now: Int64) async throws -> RepaymentResult { throw error }
+    func depositToPool(funderId: String, amountMinor: Int64, reference: String, now: Int64) async throws { throw error }
+    func claimDueOutbox(now: Int64, limit: Int) async throws -> [OutboxMessage] { throw error }
+    func markOutboxSent(id: Int64) async throws { throw error }
+    func markOutboxFailed(id: Int64, now: Int64) async throws -> OutboxMessage.State { throw error }
+    func post(_ transaction: LedgerTransaction) async throws -> Int64 { throw error }
+    func appendAudit(actor: String, action: String, payload: [UInt8], now: Int64) async throws { throw error }
+    func loan(id: String) async throws -> LoanRecord? { throw error }
+    func balance(account: String) async throws -> Int64 { throw error }
+    func outboxMessage(id: Int64) async throws -> OutboxMessage? { throw error }
+    func verifyLedger() async throws -> String? { nil }
+    func verifyAudit() async throws -> String? { nil }
+    func close() {}
+}
+
+/// Overload and readiness, through the responder with no socket (Hummingbird's `.router` style).
+@Suite struct OverloadTests {
+    @Test func fullStoreQueueAnswers503WithRetryAfterAndReadyzSaysNotReady() async throws {
+        let root = GatewayHarness.repoRoot
+        let config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
+        let contracts = try PartnerContract.loadAll(directory: "\(root)/Contracts")
+        let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)
+        let now: Int64 = 1_800_000_000
+        let api = try GatewayAPI(config: config, store: FullStore(), contracts: contracts, platformSecret: secret,
+                                 clock: { now }, readiness: { "store queue is full" })
+        let responder = try api.makeResponder()
+        let signer = try PartnerSigner(scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256),
+                                       keyRing: SigningKeyRing([.init(id: "platform-dev-1", key: try SigningKey(algorithm: .hmacSHA256, material: secret))]))
+        let body = GatewayHarness.loan("OVER-1", approvedAt: now)
+        let signed = try signer.sign(.request, method: "POST", pathAndQuery: "/v1/loans", body: body, timestamp: now, nonce: PartnerSigner.makeNonce())
+        let context = RequestContext(requestID: "t-1", logger: HTTP.Logger(label: "t", logLevel: .critical))
+        let response = await responder.respond(to: Request(method: .POST, path: "/v1/loans", headers: HTTPHeaders(signed.headers.map { ($0.name, $0.value) }), body: body), context: context)
+        #expect(response.status.code == 503)
+        #expect(response.headers["Retry-After"] == "2")
+        #expect(String(decoding: response.body, as: UTF8.self).contains(#""code":"overloaded""#))
+        let ready = await responder.respond(to: Request(method: .GET, path: "/readyz"), context: context)
+        #expect(ready.status.code == 503 && ready.headers["Retry-After"] == "1")
+    }
+}
