@@ -99,7 +99,7 @@ public final class GatewayAPI: Sendable {
     /// Feeds the server's per-request observations into the registry.
     public func observe(_ m: RequestMetrics) {
         let route = m.routePattern.isEmpty ? "unmatched" : m.routePattern
-        metrics.increment("jointlend_http_requests_total", [("method", m.method.rawValue), ("route", route), ("status", String(m.status))])
+        metrics.increment("jointlend_http_requests_total", [("method", m.method?.rawValue ?? "invalid"), ("route", route), ("status", String(m.status))])
         metrics.observe("jointlend_http_request_duration_seconds", [("route", route)], Double(m.durationNanoseconds) / 1e9)
     }
 
@@ -128,6 +128,10 @@ public final class GatewayAPI: Sendable {
         let loan: Loan
         do { loan = try LoanCodec.decodeLoan(req.body) } catch {
             throw HTTPError(.badRequest, code: "invalid_field", message: error.message, field: error.field)
+        }
+        // A loan approved in the future is a clock or data error upstream; the window matches the signature's.
+        if loan.approvedAt > clock() + config.runtime.platform.timestampToleranceSeconds {
+            throw HTTPError(.badRequest, code: "invalid_field", message: "approvedAt is in the future", field: "$.approvedAt")
         }
         if loan.currency != config.currency {
             throw HTTPError(.badRequest, code: "invalid_field", message: "currency must be \(config.currency.code)", field: "$.currency")

@@ -91,8 +91,9 @@ public final class GatewayServer: Sendable {
     static func platformSecret(_ config: GatewayConfig) throws(ConfigError) -> [UInt8] {
         let p = config.runtime.platform
         if let env = p.secretEnv, let v = ProcessInfo.processInfo.environment[env], !v.isEmpty { return Array(v.utf8) }
-        if let file = p.secretFile, let data = FileManager.default.contents(atPath: config.resolve(file)), data.count >= 32 {
-            return Array(data)
+        if let file = p.secretFile, let data = FileManager.default.contents(atPath: config.resolve(file)),
+           case let secret = KeyMaterial.trimmingOneNewline(Array(data)), secret.count >= 32 {
+            return secret
         }
         throw ConfigError(file: "configuration", problems: [DecodingProblem(path: "$.platform", message: "no platform secret: set \(p.secretEnv ?? "secretEnv") or a readable secretFile of at least 32 bytes")])
     }

@@ -213,6 +213,14 @@ enum KeyMaterial {
             k.log.add(k.child("file"), "cannot read the key file (or larger than 64 KiB)")
             return nil
         }
-        return Array(data)
+        return trimmingOneNewline(Array(data))
+    }
+
+    /// A secret file written with `echo` ends in a newline that is not part of the secret; the
+    /// CLI (`jointlend sign --key`) drops one too, so both read the same key.
+    static func trimmingOneNewline(_ bytes: [UInt8]) -> [UInt8] {
+        var b = bytes
+        if b.last == 0x0A { b.removeLast(); if b.last == 0x0D { b.removeLast() } }
+        return b
     }
 }

@@ -45,7 +45,8 @@ final class EventLoop: @unchecked Sendable {
         }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         var generator = SystemRandomNumberGenerator()
-        requestIDPrefix = String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16)
+        let random = String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16)
+        requestIDPrefix = String(repeating: "0", count: 8 - random.count) + random
         if CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, wakeFD, CPosix_EPOLLIN, Self.wakeTag) != 0
             || CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, listenerFD, CPosix_EPOLLIN, Self.listenerTag) != 0
         {
@@ -233,8 +234,21 @@ final class EventLoop: @unchecked Sendable {
         return connection
     }
 
+    /// `<8 hex digits random per loop>-<hex counter>`: unique per process run, and short
+    /// enough (up to 2^24 requests per loop) to be a small string that needs no allocation.
     func makeRequestID() -> String {
         requestCounter &+= 1
-        return requestIDPrefix + "-" + String(requestCounter, radix: 16)
+        let counter = requestCounter
+        var digits = 1
+        while digits < 16 && counter >> (4 * UInt64(digits)) != 0 { digits += 1 }
+        return String(unsafeUninitializedCapacity: 9 + digits) { buffer in
+            for (index, byte) in requestIDPrefix.utf8.enumerated() { buffer[index] = byte }
+            buffer[8] = 0x2D
+            for position in 0..<digits {
+                let nibble = UInt8(truncatingIfNeeded: counter >> (4 * UInt64(digits - 1 - position))) & 0xF
+                buffer[9 + position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+            }
+            return 9 + digits
+        }
     }
 }

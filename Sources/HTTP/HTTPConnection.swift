@@ -12,11 +12,16 @@ final class HTTPConnection {
     }
 
     let id: UInt64
-    private unowned let loop: EventLoop
+    /// `unowned(unsafe)`: the loop closes every connection before it ends, and this is read
+    /// for every request, so the reference-count traffic of `unowned` is not worth paying.
+    private unowned(unsafe) let loop: EventLoop
     private let transport: any HTTPTransport
     private let fd: Int32
     private let remoteAddress: String?
     private var parser: HTTPRequestParser
+    /// Copied from the configuration: read for every request.
+    private let pipelinedRequestsMax: Int
+    private let writeBufferBytesMax: Int
     private var output: [UInt8] = []
     private var outputIndex = 0
     private var slots: [Slot] = []
@@ -35,6 +40,7 @@ final class HTTPConnection {
     private var lingerDeadlineNanoseconds: UInt64 = 0
     /// The transport's read needs the socket writable first (TLS renegotiation).
     private var readWaitsForWritable = false
+    private var hasServedRequest = false
 
     init(loop: EventLoop, id: UInt64, transport: any HTTPTransport, remoteAddress: String?) {
         self.loop = loop
@@ -43,6 +49,8 @@ final class HTTPConnection {
         self.fd = transport.fileDescriptor
         self.remoteAddress = remoteAddress
         self.parser = HTTPRequestParser(limits: loop.core.configuration.parserLimits)
+        self.pipelinedRequestsMax = loop.core.configuration.pipelinedRequestsMax
+        self.writeBufferBytesMax = loop.core.configuration.writeBufferBytesMax
         self.interest = CPosix_EPOLLIN
         self.lastActivityNanoseconds = loop.nowNanoseconds
         self.lastWriteProgressNanoseconds = loop.nowNanoseconds
@@ -54,8 +62,8 @@ final class HTTPConnection {
     /// Whether another request may be parsed now (the pipelining and output bounds).
     private var acceptsRequests: Bool {
         !lingering && !closeAfterResponses
-            && pendingResponseCount < loop.core.configuration.pipelinedRequestsMax
-            && unsentByteCount < loop.core.configuration.writeBufferBytesMax
+            && pendingResponseCount < pipelinedRequestsMax
+            && unsentByteCount < writeBufferBytesMax
     }
 
     private var wantsInput: Bool { lingering || acceptsRequests }
@@ -109,14 +117,21 @@ final class HTTPConnection {
                 return
             }
             guard let request else {
-                if parser.isReadingBody && bodyStartNanoseconds == nil { bodyStartNanoseconds = loop.nowNanoseconds }
+                if parser.isReadingBody && bodyStartNanoseconds == nil {
+                    bodyStartNanoseconds = loop.nowNanoseconds
+                    // Limits were checked on the head, so the body is welcome.
+                    if parser.isAwaitingContinue { enqueue(Self.continueResponse) }
+                }
                 return
             }
             bodyStartNanoseconds = nil
+            hasServedRequest = true
             requestStartNanoseconds = parser.bufferedByteCount > 0 ? loop.nowNanoseconds : nil
             dispatch(request)
         }
     }
+
+    private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// A request that cannot be parsed: answer its status, then close.
     private func refuse(_ error: HTTPParseError) {
@@ -124,7 +139,7 @@ final class HTTPConnection {
         let requestID = loop.makeRequestID()
         var bytes: [UInt8] = []
         HTTPError(error).response.serialize(into: &bytes, requestID: requestID, close: true)
-        loop.core.observer?(RequestMetrics(method: .GET, routePattern: "", status: error.status.code, durationNanoseconds: 0))
+        loop.core.observer?(RequestMetrics(method: nil, routePattern: "", status: error.status.code, durationNanoseconds: 0))
         enqueue(bytes)
     }
 
@@ -139,6 +154,7 @@ final class HTTPConnection {
         let close = !request.keepAlive || loop.isStopping
         if close { closeAfterResponses = true }
         let omitBody = request.method == .HEAD
+        let http10 = request.version == .http1_0
         let start = loop.nowNanoseconds
         let context = RequestContext(requestID: requestID, remoteAddress: remoteAddress, logger: core.logger)
         let response: Response
@@ -161,25 +177,30 @@ final class HTTPConnection {
                     }
                 }
             case let .async(handler):
-                runAsync(handler, request, routed, close: close, omitBody: omitBody, start: start)
+                runAsync(handler, request, routed, close: close, omitBody: omitBody, http10: http10, start: start)
                 return
             }
         }
         let handlerCloses = response.asksToClose
         if handlerCloses { closeAfterResponses = true }
-        var bytes: [UInt8] = []
-        response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody)
+        if pendingResponseCount == 0 {
+            // Nothing is waiting ahead of it: serialise straight into the output.
+            response.serialize(into: &output, requestID: requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
+        } else {
+            var bytes: [UInt8] = []
+            response.serialize(into: &bytes, requestID: requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
+            slots.append(Slot(bytes: bytes))
+        }
         if let observer = core.observer {
             observer(RequestMetrics(
                 method: request.method, routePattern: pattern, status: response.status.code,
                 durationNanoseconds: MonotonicClock.nanoseconds() &- start))
         }
-        enqueue(bytes)
     }
 
     private func runAsync(
         _ handler: @escaping AsyncHandler, _ request: Request, _ context: RequestContext,
-        close: Bool, omitBody: Bool, start: UInt64
+        close: Bool, omitBody: Bool, http10: Bool, start: UInt64
     ) {
         let sequence = headSequence + UInt64(pendingResponseCount)
         slots.append(Slot(bytes: nil, startNanoseconds: start))
@@ -197,7 +218,7 @@ final class HTTPConnection {
             }
             let handlerCloses = response.asksToClose
             var serialized: [UInt8] = []
-            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody)
+            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
             let bytes = serialized
             observer?(RequestMetrics(
                 method: request.method, routePattern: context.routePattern, status: response.status.code,
@@ -319,7 +340,11 @@ final class HTTPConnection {
             if expired(bodyStart, configuration.bodyReadTimeoutMilliseconds) { close() }
         } else if let requestStart = requestStartNanoseconds {
             if expired(requestStart, configuration.headerReadTimeoutMilliseconds) { close() }
-        } else if expired(lastActivityNanoseconds, configuration.idleTimeoutMilliseconds) {
+        } else if expired(
+            lastActivityNanoseconds,
+            // A connection that never sent a request gets the header timeout, not the longer idle one.
+            hasServedRequest ? configuration.idleTimeoutMilliseconds : configuration.headerReadTimeoutMilliseconds)
+        {
             close()
         }
     }

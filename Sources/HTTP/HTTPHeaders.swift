@@ -52,6 +52,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// ASCII case-insensitive equality, without allocating.
     static func namesEqual(_ a: String, _ b: String) -> Bool {
+        // Native strings know their UTF-8 length: most mismatches end here.
+        guard a.utf8.count == b.utf8.count else { return false }
         var ia = a.utf8.makeIterator()
         var ib = b.utf8.makeIterator()
         while true {

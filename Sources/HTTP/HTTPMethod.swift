@@ -1,7 +1,8 @@
-/// The request methods the server accepts. Anything else is answered 400 (`bad_method`): the
-/// gateway has no use for extension methods, and refusing them keeps the router's table closed.
+/// The request methods the server accepts: the RFC 9110 methods and QUERY (the safe method with a body), which a route may be asked for (a
+/// route-less one, e.g. TRACE, gets 405 with `Allow` from the router). Anything else is answered
+/// 400 (`bad_method`): the gateway has no use for extension methods.
 public enum HTTPMethod: String, Sendable, Hashable, CaseIterable {
-    case GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS
+    case GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, QUERY
 
     /// Parses a method from its exact, case-sensitive bytes (RFC 9110 §9.1).
     init?(bytes: ArraySlice<UInt8>) {
@@ -14,6 +15,8 @@ public enum HTTPMethod: String, Sendable, Hashable, CaseIterable {
             if bytes.elementsEqual("HEAD".utf8) { self = .HEAD; return }
         case 5:
             if bytes.elementsEqual("PATCH".utf8) { self = .PATCH; return }
+            if bytes.elementsEqual("QUERY".utf8) { self = .QUERY; return }
+            if bytes.elementsEqual("TRACE".utf8) { self = .TRACE; return }
         case 6:
             if bytes.elementsEqual("DELETE".utf8) { self = .DELETE; return }
         case 7:

@@ -41,6 +41,7 @@ public struct HTTPRequestParser {
         var headers: HTTPHeaders
         var contentLength: Int
         var keepAlive: Bool
+        var expectsContinue: Bool
     }
 
     public let limits: Limits
@@ -66,6 +67,13 @@ public struct HTTPRequestParser {
 
     /// Whether the head of the current request is complete and its body is being awaited.
     public var isReadingBody: Bool { head != nil }
+
+    /// Whether the client waits for `100 Continue` before sending the body it announced
+    /// (`Expect: 100-continue`, RFC 9110 §10.1.1) and none of that body has arrived yet.
+    public var isAwaitingContinue: Bool {
+        guard let head, head.expectsContinue else { return false }
+        return buffer.count == bodyStart
+    }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         buffer.append(contentsOf: bytes)
@@ -197,9 +205,11 @@ public struct HTTPRequestParser {
         }
         let headers = try parseHeaderLines(from: lineEnd + 2, to: end - 2)
         let (contentLength, keepAlive) = try framing(headers, version: version)
+        let expectsContinue = version == .http1_1 && contentLength > 0
+            && headers.values(for: "Expect").contains { HTTPHeaders.namesEqual($0, "100-continue") }
         return Head(
             method: method, path: path, query: query, version: version, headers: headers,
-            contentLength: contentLength, keepAlive: keepAlive)
+            contentLength: contentLength, keepAlive: keepAlive, expectsContinue: expectsContinue)
     }
 
     /// Parses `name: value` lines between `from` and `to` (the CR of the final empty line).

@@ -28,7 +28,8 @@ extension HTTPServer {
         /// Unsent response bytes on one connection above which reading pauses.
         public var writeBufferBytesMax: Int = 4 * 1024 * 1024
 
-        /// From a request's first byte to the end of its head: a slowloris bound.
+        /// From a request's first byte to the end of its head: a slowloris bound. Also bounds a
+        /// new connection that sends nothing.
         public var headerReadTimeoutMilliseconds: Int = 10_000
         /// From the end of the head to the end of the body.
         public var bodyReadTimeoutMilliseconds: Int = 30_000

@@ -1,6 +1,7 @@
 /// One finished request, reported to the server's observer (for Prometheus histograms).
 public struct RequestMetrics: Sendable {
-    public let method: HTTPMethod
+    /// `nil` for a request refused before its method was known (a parse error).
+    public let method: HTTPMethod?
     /// The matched route pattern, or `""` when none matched (404/405/parse errors), so label
     /// cardinality stays bounded.
     public let routePattern: String

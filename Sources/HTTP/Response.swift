@@ -34,8 +34,10 @@ public struct Response: Sendable {
     }
 
     /// Appends the wire form to `out`. `HEAD` responses keep `Content-Length` but no body.
+    /// `announceKeepAlive`: an HTTP/1.0 client that asked to keep the connection is told so.
     func serialize(
-        into out: inout [UInt8], requestID: String?, close: Bool, omitBody: Bool = false
+        into out: inout [UInt8], requestID: String?, close: Bool, omitBody: Bool = false,
+        announceKeepAlive: Bool = false
     ) {
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         Self.appendDecimal(status.code, to: &out)
@@ -47,7 +49,11 @@ public struct Response: Sendable {
             out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
             out.append(contentsOf: requestID.utf8)
         }
-        if close { out.append(contentsOf: "\r\nConnection: close".utf8) }
+        if close {
+            out.append(contentsOf: "\r\nConnection: close".utf8)
+        } else if announceKeepAlive {
+            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
+        }
         for field in headers {
             // Framing belongs to the server; a handler cannot desynchronise the connection.
             if HTTPHeaders.namesEqual(field.name, "Content-Length")
@@ -68,6 +74,10 @@ public struct Response: Sendable {
 
     /// Header text without CR or LF, so a value built from input cannot inject a header.
     private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
+        if !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            out.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 { out.append(byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
     }
 

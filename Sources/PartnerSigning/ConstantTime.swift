@@ -7,7 +7,13 @@ public enum ConstantTime {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { pa in
-            b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 }
+            b.withUnsafeBytes { pb in equals(pa.baseAddress!, pb.baseAddress!, count: pa.count) }
         }
+    }
+
+    /// The same comparison over raw memory, for hot paths that keep the expected value on the stack.
+    @inline(__always)
+    static func equals(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+        CRYPTO_memcmp(a, b, count) == 0
     }
 }

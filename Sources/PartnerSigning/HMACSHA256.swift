@@ -50,22 +50,39 @@ public struct HMACSHA256: Sendable {
     }
 
     func authenticationCode(bufferPointer message: UnsafeRawBufferPointer) throws(SigningError) -> [UInt8] {
-        try pool.withContext { ctx throws(SigningError) -> [UInt8] in
-            var out = [UInt8](repeating: 0, count: Self.byteCount)
-            var outLength = 0
-            let ok = out.withUnsafeMutableBufferPointer { outBuffer in
-                EVP_MAC_init(ctx, nil, 0, nil) == 1
-                    && EVP_MAC_update(ctx, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count) == 1
-                    && EVP_MAC_final(ctx, outBuffer.baseAddress, &outLength, Self.byteCount) == 1
-            }
-            guard ok, outLength == Self.byteCount else { throw .cryptoFailure(operation: "HMAC") }
-            return out
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: Self.byteCount) { buffer, count in
+            ok = mac(message, into: buffer.baseAddress!)
+            count = ok ? Self.byteCount : 0
+        }
+        guard ok else { throw .cryptoFailure(operation: "HMAC") }
+        return out
+    }
+
+    /// The hot path, shared by signing and verification: one pooled context, no allocation.
+    @inline(__always)
+    private func mac(_ message: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard let ctx = pool.borrow() else { return false }
+        var outLength = 0
+        let ok = EVP_MAC_init(ctx, nil, 0, nil) == 1
+            && EVP_MAC_update(ctx, message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count) == 1
+            && EVP_MAC_final(ctx, out, &outLength, Self.byteCount) == 1
+            && outLength == Self.byteCount
+        if ok { pool.recycle(ctx) } else { pool.discard(ctx) }
+        return ok
+    }
+
+    /// Whether `code` is the MAC of `message` (given as raw bytes), compared in constant time.
+    func isValidAuthenticationCode(_ code: [UInt8], bufferPointer message: UnsafeRawBufferPointer) -> Bool {
+        guard code.count == Self.byteCount else { return false }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.byteCount) { expected in
+            guard mac(message, into: expected.baseAddress!) else { return false }
+            return code.withUnsafeBytes { ConstantTime.equals(expected.baseAddress!, $0.baseAddress!, count: Self.byteCount) }
         }
     }
 
     /// Whether `code` is the MAC of `message`, compared in constant time.
     public func isValidAuthenticationCode(_ code: [UInt8], for message: [UInt8]) -> Bool {
-        guard code.count == Self.byteCount, let expected = try? authenticationCode(for: message) else { return false }
-        return ConstantTime.equals(expected, code)
+        message.withUnsafeBytes { isValidAuthenticationCode(code, bufferPointer: $0) }
     }
 }

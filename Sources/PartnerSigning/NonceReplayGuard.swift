@@ -9,8 +9,9 @@ public final class NonceReplayGuard: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// Live nonces kept in all, across keys.
         public var entriesMax: Int
-        /// How long a nonce is kept after it is accepted. Must cover the timestamp window both
-        /// ways (a message stamped `tolerance` ahead stays acceptable for `2 × tolerance`).
+        /// How long a nonce is kept after it is accepted (through the second `now + retention`).
+        /// Must cover the timestamp window both ways: a message stamped `tolerance` ahead stays
+        /// acceptable until `2 × tolerance` after it first arrives.
         public var retentionSeconds: Int64
         public var shardCount: Int
 
@@ -70,7 +71,9 @@ public final class NonceReplayGuard: Sendable {
         }
 
         private func evict(now: Int64) {
-            while head < queue.count, queue[head].expiresAt <= now {
+            // Strictly before: a nonce is still held in the second its retention ends, which is
+            // the last second its message can pass a ±tolerance check.
+            while head < queue.count, queue[head].expiresAt < now {
                 live.remove(queue[head].entry)
                 head += 1
             }

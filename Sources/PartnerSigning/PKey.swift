@@ -20,26 +20,15 @@ final class PKey: @unchecked Sendable {
             kind = .rsa
         } else if EVP_PKEY_is_a(pointer, "ED25519") == 1 {
             kind = .ed25519
-        } else if EVP_PKEY_is_a(pointer, "EC") == 1, Self.isOnSM2Curve(pointer) {
-            kind = .sm2
         } else {
+            // Plain EC keys are refused, even on the SM2 curve: signing with one would silently
+            // produce ECDSA, not SM2. OpenSSL 3 loads SM2-curve PEM keys as type SM2.
             EVP_PKEY_free(pointer)
             throw .keyInvalid(reason: "unsupported key type")
         }
     }
 
     deinit { EVP_PKEY_free(pointer) }
-
-    /// OpenSSL 3.0 loads an SM2-curve key as type SM2, but a key made elsewhere may arrive as
-    /// plain EC on the SM2 curve; both are accepted.
-    private static func isOnSM2Curve(_ pointer: OpaquePointer) -> Bool {
-        var name = [CChar](repeating: 0, count: 64)
-        var length = 0
-        guard EVP_PKEY_get_utf8_string_param(pointer, OSSL_PKEY_PARAM_GROUP_NAME, &name, name.count, &length) == 1 else {
-            return false
-        }
-        return String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "SM2"
-    }
 
     var bits: Int { Int(EVP_PKEY_get_bits(pointer)) }
     var maxSignatureBytes: Int { Int(EVP_PKEY_get_size(pointer)) }

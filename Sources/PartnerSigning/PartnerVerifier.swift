@@ -13,6 +13,10 @@ public struct PartnerVerifier: Sendable {
     public init(scheme: SigningScheme, keyRing: VerifyingKeyRing, replayGuard: NonceReplayGuard) throws(SigningError) {
         try scheme.validate()
         for entry in keyRing.entries where entry.key.algorithm != scheme.algorithm { throw .algorithmMismatch }
+        // A nonce must be remembered as long as its message could still pass the timestamp check.
+        guard replayGuard.configuration.retentionSeconds >= 2 * scheme.timestampToleranceSeconds else {
+            throw .invalidInput(field: "replay guard retentionSeconds shorter than twice the timestamp tolerance")
+        }
         self.scheme = scheme
         self.keyRing = keyRing
         self.replayGuard = replayGuard
@@ -64,7 +68,7 @@ public struct PartnerVerifier: Sendable {
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
         let header = try AuthorizationHeader(parsing: value)
-        guard header.token == scheme.authorizationToken else { throw .algorithmMismatch }
+        guard header.tokenIs(scheme.authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
             guard let mchid = header.value("mchid"), mchid.utf8.count <= SigningSyntax.merchantIDBytesMax else {

@@ -7,6 +7,13 @@ public enum RSA {
     public static let keyBitsMax = 16384
 
     public enum Signing {}
+
+    /// Refuses keys that are not RSA or whose size is outside the contract's bounds.
+    static func checkFitness(_ key: PKey) throws(SigningError) {
+        guard key.kind == .rsa else { throw .keyInvalid(reason: "not an RSA key") }
+        guard key.bits >= keyBitsMin else { throw .keyInvalid(reason: "RSA key shorter than 2048 bits") }
+        guard key.bits <= keyBitsMax else { throw .keyInvalid(reason: "RSA key longer than 16384 bits") }
+    }
 }
 
 extension RSA.Signing {
@@ -17,9 +24,7 @@ extension RSA.Signing {
         private let pool: ContextPool
 
         init(key: PKey) throws(SigningError) {
-            guard key.kind == .rsa else { throw .keyInvalid(reason: "not an RSA key") }
-            guard key.bits >= RSA.keyBitsMin else { throw .keyInvalid(reason: "RSA key shorter than 2048 bits") }
-            guard key.bits <= RSA.keyBitsMax else { throw .keyInvalid(reason: "RSA key longer than 16384 bits") }
+            try RSA.checkFitness(key)
             self.key = key
             pool = RSAContexts.pool(key: key, sign: true)
         }
@@ -68,9 +73,7 @@ extension RSA.Signing {
         private let pool: ContextPool
 
         init(key: PKey) throws(SigningError) {
-            guard key.kind == .rsa else { throw .keyInvalid(reason: "not an RSA key") }
-            guard key.bits >= RSA.keyBitsMin else { throw .keyInvalid(reason: "RSA key shorter than 2048 bits") }
-            guard key.bits <= RSA.keyBitsMax else { throw .keyInvalid(reason: "RSA key longer than 16384 bits") }
+            try RSA.checkFitness(key)
             self.key = key
             pool = RSAContexts.pool(key: key, sign: false)
         }

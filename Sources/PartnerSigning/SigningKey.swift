@@ -101,9 +101,7 @@ public enum VerifyingKey: Sendable {
 
     func isValidSignature(_ signature: [UInt8], bufferPointer message: UnsafeRawBufferPointer, sm2: SM2Options) -> Bool {
         switch self {
-        case .hmacSHA256(let key):
-            guard signature.count == HMACSHA256.byteCount, let expected = try? key.authenticationCode(bufferPointer: message) else { return false }
-            return ConstantTime.equals(expected, signature)
+        case .hmacSHA256(let key): return key.isValidAuthenticationCode(signature, bufferPointer: message)
         case .rsaSHA256(let key): return key.isValidSignature(signature, bufferPointer: message)
         case .sm2SM3(let key): return key.isValidSignature(signature, bufferPointer: message, id: sm2.distinguishingID, encoding: sm2.encoding)
         case .ed25519(let key): return key.isValidSignature(signature, bufferPointer: message)

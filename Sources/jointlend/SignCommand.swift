@@ -71,16 +71,20 @@ enum SignCommand {
             let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return 0
-        } catch let error as UsageError {
-            writeStderr("jointlend sign: \(error.description)")
-            return 2
-        } catch let error as SigningError {
-            writeStderr("jointlend sign: \(error.description)")
-            return 2
         } catch {
-            writeStderr("jointlend sign: \(error)")
-            return 2
+            return SignCommand.usageFailure("sign", error)
         }
+    }
+
+    /// Prints a usage or input error as one line and returns exit status 2. `SigningError`s
+    /// describe themselves without key material.
+    static func usageFailure(_ command: String, _ error: any Error) -> Int32 {
+        switch error {
+        case let error as UsageError: writeStderr("jointlend \(command): \(error.description)")
+        case let error as SigningError: writeStderr("jointlend \(command): \(error.description)")
+        default: writeStderr("jointlend \(command): \(error)")
+        }
+        return 2
     }
 
     /// Options shared by `sign` and `verify`, validated once.

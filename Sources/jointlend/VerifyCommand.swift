@@ -52,18 +52,12 @@ enum VerifyCommand {
                 now = Int64(time(nil))
             }
             verifier = try PartnerVerifier(
-                scheme: scheme, keyRing: VerifyingKeyRing([.init(id: inputs.keyID, key: key)]), replayGuard: NonceReplayGuard())
+                scheme: scheme, keyRing: VerifyingKeyRing([.init(id: inputs.keyID, key: key)]),
+                replayGuard: NonceReplayGuard(configuration: .init(entriesMax: 16, retentionSeconds: 2 * scheme.timestampToleranceSeconds)))
             let (headers, body) = try Self.message(options, inputs)
             request = (inputs.method, inputs.path, headers, body, now, inputs.kind)
-        } catch let error as UsageError {
-            writeStderr("jointlend verify: \(error.description)")
-            return 2
-        } catch let error as SigningError {
-            writeStderr("jointlend verify: \(error.description)")
-            return 2
         } catch {
-            writeStderr("jointlend verify: \(error)")
-            return 2
+            return SignCommand.usageFailure("verify", error)
         }
         do {
             let keyID = try verifier.verify(

@@ -1,4 +1,8 @@
 import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 @testable import HTTP
@@ -32,6 +36,21 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func http10KeepAliveIsAnnouncedAndPlainHttp10Closes() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "keep-alive")
+            client.send("GET /slow/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "keep-alive")
+            client.send("GET /healthz HTTP/1.0\r\n\r\n")
+            #expect(try client.responses(1).first?.headers["Connection"] == "close")
+            #expect(client.waitForClose(milliseconds: 2_000))
+        }
+    }
+
     @Test func pipelinedResponsesKeepRequestOrderAcrossAsyncAndSyncHandlers() async throws {
         try await offPool {
             let server = try startServer(routes: standardRoutes)
@@ -45,6 +64,26 @@ private func standardRoutes(_ router: inout Router) {
             let responses = try client.responses(4)
             #expect(responses.map(\.bodyText) == ["slow 150", "ok", "slow 10", "last"])
             #expect(Set(responses.compactMap { $0.headers["X-Request-Id"] }).count == 4)
+        }
+    }
+
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        try await offPool {
+            let server = try startServer(routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            var interim = ""
+            let deadline = nowMilliseconds() + 2_000
+            while !interim.contains("\r\n\r\n") && nowMilliseconds() < deadline {
+                client.pump(milliseconds: 20)
+                interim = String(decoding: client.peek(), as: UTF8.self)
+            }
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n")
+            client.send("body")
+            let responses = try client.responses(1)
+            #expect(responses.first?.status == 200)
+            #expect(responses.first?.bodyText == "body")
         }
     }
 
@@ -126,6 +165,21 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    @Test func aSilentNewConnectionGetsTheHeaderTimeoutNotTheIdleOne() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.headerReadTimeoutMilliseconds = 200
+            configuration.idleTimeoutMilliseconds = 60_000
+            let server = try startServer(configuration, routes: standardRoutes)
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            let start = nowMilliseconds()
+            #expect(client.waitForClose(milliseconds: 3_000))
+            let elapsed = nowMilliseconds() - start
+            #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
     @Test func idleKeepAliveAndStalledBodyAreClosed() async throws {
         try await offPool {
             var configuration = testConfiguration()
@@ -156,6 +210,28 @@ private func standardRoutes(_ router: inout Router) {
             #expect(client.waitForClose(milliseconds: 3_000))
             let elapsed = nowMilliseconds() - start
             #expect(elapsed >= 150 && elapsed < 1_500, "closed after \(elapsed) ms")
+        }
+    }
+
+    @Test func aClientThatStopsReadingIsClosedAfterTheWriteTimeout() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.writeTimeoutMilliseconds = 200
+            let big = [UInt8](repeating: 0x61, count: 32 * 1024 * 1024)
+            let server = try startServer(configuration) { router in
+                router.onSync(.GET, "/big") { _, _ in Response(body: big) }
+            }
+            defer { server.shutdown() }
+            let client = try RawClient(port: server.port)
+            client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+            let start = nowMilliseconds()
+            while server.connectionCount == 0 && nowMilliseconds() < start + 1_000 { usleep(1_000) }
+            #expect(server.connectionCount == 1)
+            // The client never reads: the socket buffers fill and the server's output stalls.
+            while server.connectionCount > 0 && nowMilliseconds() < start + 3_000 { usleep(10_000) }
+            let elapsed = nowMilliseconds() - start
+            #expect(server.connectionCount == 0)
+            #expect(elapsed >= 150 && elapsed < 2_000, "closed after \(elapsed) ms")
         }
     }
 
@@ -208,6 +284,28 @@ private func standardRoutes(_ router: inout Router) {
         let took = nowMilliseconds() - start
         #expect(took >= 150 && took < 1_500, "shutdown took \(took) ms")
         #expect(client.waitForClose(milliseconds: 500))
+    }
+
+    @Test func sigtermEndsRunUntilTerminatedAfterAGracefulShutdown() async throws {
+        let server = try startServer(routes: standardRoutes)
+        let port = server.port
+        let returned = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            server.runUntilTerminated()
+            returned.signal()
+        }
+        thread.start()
+        try await Task.sleep(nanoseconds: 100_000_000)  // the signal sources are installed
+        #expect(returned.wait(timeout: .now()) == .timedOut)
+        kill(getpid(), SIGTERM)
+        var ended = false
+        let start = nowMilliseconds()
+        while !ended && nowMilliseconds() - start < 3_000 {
+            ended = returned.wait(timeout: .now()) == .success
+            if !ended { try await Task.sleep(nanoseconds: 10_000_000) }
+        }
+        #expect(ended)
+        #expect(throws: RawClient.RawClientError.self) { _ = try RawClient(port: port) }
     }
 
     @Test func observerSeesRoutePatternStatusAndDuration() async throws {

@@ -72,6 +72,18 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(wrongOnLiteral.status == .methodNotAllowed)
     }
 
+    @Test func parametersArePercentDecodedAndBadEncodingsNamed() async throws {
+        var router = Router()
+        router.get("/v1/loans/{loanId}") { _, context in .text(try context.parameter("loanId")) }
+        let responder = try router.freeze()
+        #expect(text(await responder.respond(to: Request(method: .GET, path: "/v1/loans/L%2D1%C3%A9"), context: context())) == "L-1é")
+        for bad in ["L%2", "L%zz", "%FF%FE"] {
+            let response = await responder.respond(to: Request(method: .GET, path: "/v1/loans/\(bad)"), context: context())
+            #expect(response.status.code == 400, "\(bad)")
+            #expect(text(response).contains(#""field":"loanId""#), "\(bad)")
+        }
+    }
+
     @Test func thrownErrorsRenderThemselvesAndOthersBecomeOpaque500s() async throws {
         struct Secret: Error { let key = "do-not-leak" }
         var router = Router()

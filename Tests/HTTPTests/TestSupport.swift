@@ -112,6 +112,9 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// Bytes received and not yet parsed.
+    func peek() -> [UInt8] { buffer }
+
     /// The next `count` responses, reading for at most `milliseconds` in all.
     func responses(_ count: Int, requestWasHead: Bool = false, milliseconds: UInt64 = 5_000) throws -> [HTTPResponseParser.Parsed] {
         let parser = HTTPResponseParser(limits: .init(headerBytesMax: 65536, bodyBytesMax: 1 << 22), requestWasHead: requestWasHead)

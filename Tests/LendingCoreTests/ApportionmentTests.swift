@@ -20,10 +20,11 @@ import Testing
         #expect(Apportionment.mulDivHalfEven(-5, 1, 2) == -2)
     }
 
-    @Test func coFundingPropertyOverOneHundredThousandLoans() {
+    @Test func coFundingPropertyOverOneHundredThousandLoans() async {
         let seed: UInt64 = 0x4A4C_2026
         var rng = SeededGenerator(seed: seed)
         for iteration in 0..<100_000 {
+            if iteration % 5_000 == 0 { await Task.yield() }
             let count = Int.random(in: 2...6, using: &rng)
             var cuts = (0..<(count - 1)).map { _ in Int64.random(in: 1...9_999, using: &rng) }.sorted()
             cuts = [0] + cuts + [10_000]
