@@ -137,6 +137,56 @@ import Testing
         #expect(try await store.verifyLedger() == nil)
     }
 
+    @Test func commandsArrivingWithinTheWindowShareOneTransaction() async throws {
+        var configuration = F.configuration()
+        configuration.batchCommandsMax = 8
+        // A long window: the batch commits as soon as it is full, not when the window ends.
+        configuration.batchWindowMicroseconds = 10_000_000
+        let store = try SQLiteStore(configuration: configuration)
+        defer { store.close() }
+        let before = store.writerStatistics
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    _ = try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "\(i)", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let after = store.writerStatistics
+        #expect(after.commands - before.commands == 8)
+        #expect(after.batches - before.batches == 1)
+        #expect(try await store.balance(account: "y") == 8)
+    }
+
+    @Test func transactionLostMidBatchFailsEveryCommandOfTheBatch() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        let gate = Gate()
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        try await Task.sleep(nanoseconds: 20_000_000)
+        struct Failed: Error {}
+        let first = Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "1", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
+        while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+        // Stands for SQLite rolling the whole transaction back on its own (SQLITE_FULL, SQLITE_IOERR).
+        let breaker = Task { try await store.write { ctx -> Int in
+            try ctx.db.execute("ROLLBACK")
+            throw Failed()
+        } }
+        while store.queuedCommandsCount < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.open()
+        try await blocker.value
+        // The first command's effect went with the transaction: it must not be answered as done.
+        await #expect(throws: Failed.self) { _ = try await first.value }
+        await #expect(throws: Failed.self) { _ = try await breaker.value }
+        #expect(try await store.balance(account: "y") == 0)
+        // The writer carries on with the next batch.
+        _ = try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "2", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 5)) }
+        #expect(try await store.balance(account: "y") == 5)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
     @Test func tamperedAuditRowIsDetected() async throws {
         let path = F.temporaryPath()
         let store = try SQLiteStore(configuration: F.configuration(path: path))
