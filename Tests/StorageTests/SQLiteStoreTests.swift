@@ -81,8 +81,7 @@ import Testing
         let gate = Gate()
         // The first job holds the writer, so the next four fill the queue.
         let blocker = Task { try await store.write { _ in gate.wait() } }
-        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await gate.untilEntered()
         let queued = (0..<4).map { i in
             Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "\(i)", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
         }
@@ -104,8 +103,7 @@ import Testing
         defer { store.close() }
         let gate = Gate()
         let blocker = Task { try await store.write { _ in gate.wait() } }
-        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await gate.untilEntered()
         struct Refused: Error {}
         let good1 = Task { try await store.write { ctx in
             try AuditLog.append(ctx, at: 1, actor: "t", action: "good1", payload: [])
@@ -164,8 +162,7 @@ import Testing
         defer { store.close() }
         let gate = Gate()
         let blocker = Task { try await store.write { _ in gate.wait() } }
-        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await gate.untilEntered()
         struct Failed: Error {}
         let first = Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "1", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
         while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
@@ -234,9 +231,31 @@ import Testing
 }
 
 /// Holds the writer thread until a test opens it (a blocking wait is the point: it stands for a
-/// slow transaction).
-final class Gate: Sendable {
+/// slow transaction). `entered` tells the test the writer is really inside, so the commands the
+/// test queues next cannot join the held batch.
+final class Gate: @unchecked Sendable {
+    // @unchecked: `isEntered` is guarded by `lock`.
     private let semaphore = DispatchSemaphore(value: 0)
-    func wait() { semaphore.wait() }
+    private let lock = NSLock()
+    private var isEntered = false
+
+    func wait() {
+        lock.lock()
+        isEntered = true
+        lock.unlock()
+        semaphore.wait()
+    }
+
     func open() { semaphore.signal() }
+
+    var entered: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return isEntered
+    }
+
+    /// Suspends until the writer is held inside `wait()`.
+    func untilEntered() async throws {
+        while !entered { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
 }
