@@ -3,9 +3,14 @@ import PartnerSigning
 
 /// The I/O around LendingCore's decisions, run on the writer inside one command's savepoint:
 /// read capacities, ask the router, write tranches, postings, outbox messages and audit.
-struct FundingEngine: Sendable {
+final class FundingEngine: Sendable {
     let router: Router
     let configuration: StoreConfiguration
+
+    init(router: Router, configuration: StoreConfiguration) {
+        self.router = router
+        self.configuration = configuration
+    }
 
     private var actor: String { configuration.auditActor }
 
@@ -151,6 +156,7 @@ struct FundingEngine: Sendable {
         var currency: String
         var loanId: String
         var loanState: LoanState
+        var tranchesOpen: Int64
     }
 
     func confirm(_ context: WriteContext, _ confirmation: FundingConfirmation, now: Int64) throws -> ConfirmationResult {
@@ -168,12 +174,13 @@ struct FundingEngine: Sendable {
         }
         let db = context.db
         let row = try db.fetchOne("""
-            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state
+            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open
             FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ? AND t.kind = 'partner'
             """, [.integer(confirmation.trancheId)]) { s -> TrancheRow? in
             guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
             return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
-                              quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState)
+                              quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
+                              tranchesOpen: s.int64(9))
         } ?? nil
         // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
         guard let row, row.funderId == confirmation.funderId else {
@@ -183,19 +190,35 @@ struct FundingEngine: Sendable {
         if case .failure(let error) = row.state.transition(to: next) {
             throw StoreError.invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
         }
-        try db.execute("UPDATE tranche SET state = ? WHERE id = ?", [.text(next.rawValue), .integer(confirmation.trancheId)])
-        try db.execute("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES (?, ?, ?, ?, ?)", [
-            .text(confirmation.funderId), .text(confirmation.serial), .integer(confirmation.trancheId), .text(confirmation.outcome.rawValue), .integer(now),
-        ])
+        let updateTranche = try db.cachedStatement("UPDATE tranche SET state = ? WHERE id = ?")
+        updateTranche.reset()
+        updateTranche.bind(next.rawValue, at: 1)
+        updateTranche.bind(confirmation.trancheId, at: 2)
+        try updateTranche.step()
+        let insertConfirmation = try db.cachedStatement("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES (?, ?, ?, ?, ?)")
+        insertConfirmation.reset()
+        insertConfirmation.bind(confirmation.funderId, at: 1)
+        insertConfirmation.bind(confirmation.serial, at: 2)
+        insertConfirmation.bind(confirmation.trancheId, at: 3)
+        insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
+        insertConfirmation.bind(now, at: 5)
+        try insertConfirmation.step()
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
             try Ledger.post(context, .transfer(kind: "tranche.funded", reference: "tranche:\(confirmation.trancheId)", at: now,
                                                from: LedgerAccounts.partnerCapital(row.funderId), to: LedgerAccounts.partnerDeployed(row.funderId),
                                                currency: row.currency, amountMinor: row.amountMinor))
-            if try closeOneOpenTranche(db, loanRow: row.loanRow) == 0 {
+            // The count was read with the tranche in this same write transaction, so it is
+            // current; writing it back avoids UPDATE … RETURNING on the hottest path.
+            let left = row.tranchesOpen - 1
+            assert(left >= 0, "tranches_open went negative")
+            if left == 0 {
+                try db.execute("UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?", [.integer(row.loanRow)])
                 try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now, stateAlreadySet: true)
                 result.loanState = .funded
+            } else {
+                try db.execute("UPDATE loan SET tranches_open = ? WHERE id = ?", [.integer(left), .integer(row.loanRow)])
             }
         } else {
             try adjustPartner(context, funderId: row.funderId, day: row.quotaDay, amountMinor: -row.amountMinor)

@@ -81,8 +81,7 @@ import Testing
         let gate = Gate()
         // The first job holds the writer, so the next four fill the queue.
         let blocker = Task { try await store.write { _ in gate.wait() } }
-        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await gate.untilEntered()
         let queued = (0..<4).map { i in
             Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "\(i)", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
         }
@@ -104,8 +103,7 @@ import Testing
         defer { store.close() }
         let gate = Gate()
         let blocker = Task { try await store.write { _ in gate.wait() } }
-        while store.queuedCommandsCount > 0 { try await Task.sleep(nanoseconds: 1_000_000) }
-        try await Task.sleep(nanoseconds: 20_000_000)
+        try await gate.untilEntered()
         struct Refused: Error {}
         let good1 = Task { try await store.write { ctx in
             try AuditLog.append(ctx, at: 1, actor: "t", action: "good1", payload: [])
@@ -134,6 +132,55 @@ import Testing
         let actions = try store.read { try $0.cachedStatement("SELECT action FROM audit_log ORDER BY seq").fetchAll { $0.text(0) } }
         #expect(actions == ["good1", "good2"])
         #expect(try await store.verifyAudit() == nil)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
+    @Test func commandsArrivingWithinTheWindowShareOneTransaction() async throws {
+        var configuration = F.configuration()
+        configuration.batchCommandsMax = 8
+        // A long window: the batch commits as soon as it is full, not when the window ends.
+        configuration.batchWindowMicroseconds = 10_000_000
+        let store = try SQLiteStore(configuration: configuration)
+        defer { store.close() }
+        let before = store.writerStatistics
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    _ = try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "\(i)", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let after = store.writerStatistics
+        #expect(after.commands - before.commands == 8)
+        #expect(after.batches - before.batches == 1)
+        #expect(try await store.balance(account: "y") == 8)
+    }
+
+    @Test func transactionLostMidBatchFailsEveryCommandOfTheBatch() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        let gate = Gate()
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        try await gate.untilEntered()
+        struct Failed: Error {}
+        let first = Task { try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "1", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1)) } }
+        while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+        // Stands for SQLite rolling the whole transaction back on its own (SQLITE_FULL, SQLITE_IOERR).
+        let breaker = Task { try await store.write { ctx -> Int in
+            try ctx.db.execute("ROLLBACK")
+            throw Failed()
+        } }
+        while store.queuedCommandsCount < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.open()
+        try await blocker.value
+        // The first command's effect went with the transaction: it must not be answered as done.
+        await #expect(throws: Failed.self) { _ = try await first.value }
+        await #expect(throws: Failed.self) { _ = try await breaker.value }
+        #expect(try await store.balance(account: "y") == 0)
+        // The writer carries on with the next batch.
+        _ = try await store.write { try Ledger.post($0, .transfer(kind: "t", reference: "2", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 5)) }
+        #expect(try await store.balance(account: "y") == 5)
         #expect(try await store.verifyLedger() == nil)
     }
 
@@ -184,9 +231,31 @@ import Testing
 }
 
 /// Holds the writer thread until a test opens it (a blocking wait is the point: it stands for a
-/// slow transaction).
-final class Gate: Sendable {
+/// slow transaction). `entered` tells the test the writer is really inside, so the commands the
+/// test queues next cannot join the held batch.
+final class Gate: @unchecked Sendable {
+    // @unchecked: `isEntered` is guarded by `lock`.
     private let semaphore = DispatchSemaphore(value: 0)
-    func wait() { semaphore.wait() }
+    private let lock = NSLock()
+    private var isEntered = false
+
+    func wait() {
+        lock.lock()
+        isEntered = true
+        lock.unlock()
+        semaphore.wait()
+    }
+
     func open() { semaphore.signal() }
+
+    var entered: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return isEntered
+    }
+
+    /// Suspends until the writer is held inside `wait()`.
+    func untilEntered() async throws {
+        while !entered { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
 }

@@ -143,6 +143,20 @@ import Testing
         #expect(try await store.verifyLedger() == nil)
     }
 
+    @Test func declinedTrancheTakenByFallbackPoolFundsLoanAtOnce() async throws {
+        let store = try await F.makeStore(F.configuration(fallbacks: [F.pool]))
+        defer { store.close() }
+        let partner = try partnerTranche(try await store.intake(F.loan("L-1"), now: F.now))
+        let result = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "D-1", trancheId: partner.id, outcome: .declined), now: F.now)
+        let replacement = try #require(result.replacement)
+        #expect(replacement.funderId == F.pool && replacement.state == .funded && replacement.amountMinor == 700_000)
+        #expect(result.loanState == .funded)
+        #expect(try await store.balance(account: LedgerAccounts.poolDeployed(F.pool)) == 1_000_000)
+        #expect(try await store.balance(account: LedgerAccounts.poolReserved(F.pool)) == 0)
+        #expect(try await store.claimDueOutbox(now: F.now, limit: 10).map(\.destination) == ["partner:\(F.bankA)", "platform"])
+        #expect(try await store.verifyLedger() == nil)
+    }
+
     @Test func declineWithoutFallbackUnfundsLoanAndReleasesPool() async throws {
         let store = try await F.makeStore(F.configuration(fallbacks: []))
         defer { store.close() }

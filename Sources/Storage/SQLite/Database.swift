@@ -20,6 +20,9 @@ public final class Database {
         public var pageCacheKibibytes = 16_384
         /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
         public var walAutocheckpointPages = 8_192
+        /// After a checkpoint restarts the WAL, its file is truncated to this size, so a burst
+        /// does not keep its disk space forever.
+        public var walBytesKeptMax = 64 * 1_024 * 1_024
 
         public init() {}
     }
@@ -60,6 +63,7 @@ public final class Database {
             }
             if !configuration.readOnly {
                 try execute("PRAGMA wal_autocheckpoint=\(configuration.walAutocheckpointPages)")
+                try execute("PRAGMA journal_size_limit=\(configuration.walBytesKeptMax)")
             }
         } catch {
             close()

@@ -143,22 +143,23 @@ final class DatabaseWriter: @unchecked Sendable {
         let db = context.db
         do {
             try db.cachedStatement("BEGIN IMMEDIATE").execute()
+            let savepoint = try db.cachedStatement("SAVEPOINT command")
+            let release = try db.cachedStatement("RELEASE command")
+            let rollback = try db.cachedStatement("ROLLBACK TO command")
             for job in batch {
-                try db.cachedStatement("SAVEPOINT command").execute()
+                try savepoint.execute()
                 context.commandWillBegin()
                 if !job.perform(context) {
                     // An error inside a statement can make SQLite roll back the whole transaction
                     // (SQLITE_FULL, SQLITE_IOERR): then every job of the batch is lost, not just this one.
                     guard !db.isAutocommit else { throw job.failure ?? StoreError.closed }
-                    try db.cachedStatement("ROLLBACK TO command").execute()
+                    try rollback.execute()
                     context.commandDidRollBack()
                 }
-                try db.cachedStatement("RELEASE command").execute()
+                try release.execute()
             }
-            let c0 = DispatchTime.now().uptimeNanoseconds
             try context.batchWillCommit()
             try db.cachedStatement("COMMIT").execute()
-            if ProcessInfo.processInfo.environment["JL_DEBUG"] != nil { FileHandle.standardError.write("commit \((DispatchTime.now().uptimeNanoseconds - c0) / 1000)us\n".data(using: .utf8)!) }
         } catch {
             if !db.isAutocommit { try? db.execute("ROLLBACK") }
             context.batchDidRollBack()
