@@ -61,7 +61,19 @@ public final class GatewayServer: Sendable {
             store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
         }
         metrics.collect { [store] in
-            [("jointlend_store_queue_depth", "Commands waiting for the store's writer.", "", Double(store.queuedCommandsCount))]
+            let w = store.writerStatistics
+            var samples: [(name: String, help: String, labels: String, value: Double)] = [
+                ("jointlend_store_queue_depth", "Commands waiting for the store's writer.", "", Double(store.queuedCommandsCount)),
+                ("jointlend_store_batches", "Transactions the writer has committed (group commits).", "", Double(w.batches)),
+                ("jointlend_store_commands", "Commands the writer has applied.", "", Double(w.commands)),
+                ("jointlend_store_batch_size_mean", "Commands per committed transaction, on average since start.", "",
+                 w.batches > 0 ? Double(w.commands) / Double(w.batches) : 0),
+                ("jointlend_store_writer_busy_seconds", "Time the writer spent applying and committing batches.", "", Double(w.busyNanoseconds) / 1e9),
+            ]
+            if let depth = try? store.outboxDepth() {
+                samples.append(("jointlend_outbox_depth", "Outbox messages waiting for delivery (pending or due for retry).", "", Double(depth)))
+            }
+            return samples
         }
         let api = try GatewayAPI(config: config, store: store, contracts: contracts, platformSecret: secret, metrics: metrics,
                                  clock: options.clock, readiness: readiness,

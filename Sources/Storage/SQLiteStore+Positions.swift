@@ -27,3 +27,10 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    /// Outbox messages waiting to be delivered (pending or failed and due again), for /metrics.
+    public func outboxDepth() throws -> Int64 {
+        try read { db in try db.fetchInt64("SELECT COUNT(*) FROM outbox WHERE state IN (0, 2)") ?? 0 }
+    }
+}

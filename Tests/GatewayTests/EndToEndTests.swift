@@ -120,6 +120,9 @@ import Testing
         #expect(metrics.status == 200)
         #expect(metrics.text.contains(#"jointlend_routing_decisions_total{outcome="planned"} 1"#))
         #expect(metrics.text.contains(#"jointlend_http_requests_total{method="POST",route="/v1/loans",status="201"} 1"#))
+        // The loan's partner tranche and nothing else waits in the outbox; the writer has committed batches.
+        #expect(metrics.text.contains("jointlend_outbox_depth 1\n"), "\(metrics.text)")
+        #expect(metrics.text.contains("jointlend_store_batch_size_mean "))
         let partners = try await h.platform(.GET, "/v1/partners")
         guard case .array(let list)? = partners.json?["partners"] else { Issue.record("\(partners.text)"); return }
         #expect(list.count == 3)

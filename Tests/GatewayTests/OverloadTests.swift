@@ -7,7 +7,7 @@ import Testing
 @testable import Gateway
 
 /// A store whose writer queue is always full.
-private struct FullStore: Store {
+struct FullStore: Store {
     let error = StoreError.overloaded(retryAfterMilliseconds: 1_500)
     func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult { throw error }
     func confirm(_ confirmation: FundingConfirmation, now: Int64) async throws -> ConfirmationResult { throw error }
@@ -49,5 +49,29 @@ private struct FullStore: Store {
         #expect(String(decoding: response.body, as: UTF8.self).contains(#""code":"overloaded""#))
         let ready = await responder.respond(to: Request(method: .GET, path: "/readyz"), context: context)
         #expect(ready.status.code == 503 && ready.headers["Retry-After"] == "1")
+    }
+}
+
+@Suite struct RateLimitTests {
+    @Test func platformOverItsRateGets429WithRetryAfter() async throws {
+        let root = GatewayHarness.repoRoot
+        var config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
+        config.runtime.platformRateLimit = .init(ratePerSecond: 1, burst: 2)
+        let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)
+        let now: Int64 = 1_800_000_000
+        let api = try GatewayAPI(config: config, store: FullStore(), contracts: try PartnerContract.loadAll(directory: "\(root)/Contracts"),
+                                 platformSecret: secret, clock: { now })
+        let responder = try api.makeResponder()
+        let signer = try PartnerSigner(scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256),
+                                       keyRing: SigningKeyRing([.init(id: "platform-dev-1", key: try SigningKey(algorithm: .hmacSHA256, material: secret))]))
+        let context = RequestContext(requestID: "t-2", logger: HTTP.Logger(label: "t", logLevel: .critical))
+        var statuses: [Int] = []
+        for _ in 0..<3 {
+            let signed = try signer.sign(.request, method: "GET", pathAndQuery: "/v1/partners", body: [], timestamp: now, nonce: PartnerSigner.makeNonce())
+            let r = await responder.respond(to: Request(method: .GET, path: "/v1/partners", headers: HTTPHeaders(signed.headers.map { ($0.name, $0.value) })), context: context)
+            statuses.append(r.status.code)
+            if r.status.code == 429 { #expect(r.headers["Retry-After"] == "1") }
+        }
+        #expect(statuses == [200, 200, 429])
     }
 }
