@@ -307,6 +307,13 @@ public enum JSONWriter {
     }
 
     public static func writeString(_ s: String, into out: inout String) {
+        // Fast path: nothing to escape, append the whole string at once.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for u in s.unicodeScalars {
             switch u {

@@ -25,6 +25,31 @@ public final class Metrics: Sendable {
         var buckets: [Double] = []
         var values: [String: Double] = [:]
         var histograms: [String: Histogram] = [:]
+
+        // One hash of the key per call; a full family ignores new series (bounded cardinality).
+        mutating func add(_ key: String, _ amount: Double) {
+            if let i = values.index(forKey: key) { values.values[i] += amount } else if values.count < Metrics.seriesMax { values[key] = amount }
+        }
+
+        mutating func assign(_ key: String, _ value: Double) {
+            if let i = values.index(forKey: key) { values.values[i] = value } else if values.count < Metrics.seriesMax { values[key] = value }
+        }
+
+        mutating func record(_ key: String, _ value: Double) {
+            if let i = histograms.index(forKey: key) {
+                Self.add(&histograms.values[i], value, buckets)
+            } else if histograms.count < Metrics.seriesMax {
+                var h = Histogram(counts: Array(repeating: 0, count: buckets.count))
+                Self.add(&h, value, buckets)
+                histograms[key] = h
+            }
+        }
+
+        static func add(_ h: inout Histogram, _ value: Double, _ buckets: [Double]) {
+            for (i, upper) in buckets.enumerated() where value <= upper { h.counts[i] += 1 }
+            h.sum += value
+            h.count += 1
+        }
     }
 
     private let families = Mutex<[String: Family]>([:])
@@ -47,18 +72,14 @@ public final class Metrics: Sendable {
     public func increment(_ name: String, _ labels: [(String, String)] = [], by amount: Double = 1) {
         let key = Self.render(labels)
         families.withLock { f in
-            if f[name] == nil { f[name] = Family(kind: "counter", help: name) }
-            guard f[name]!.values[key] != nil || f[name]!.values.count < Self.seriesMax else { return }
-            f[name]!.values[key, default: 0] += amount
+            f[name, default: Family(kind: "counter", help: name)].add(key, amount)
         }
     }
 
     public func set(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
         let key = Self.render(labels)
         families.withLock { f in
-            if f[name] == nil { f[name] = Family(kind: "gauge", help: name) }
-            guard f[name]!.values[key] != nil || f[name]!.values.count < Self.seriesMax else { return }
-            f[name]!.values[key] = value
+            f[name, default: Family(kind: "gauge", help: name)].assign(key, value)
         }
     }
 
@@ -66,16 +87,8 @@ public final class Metrics: Sendable {
     public func observe(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
         let key = Self.render(labels)
         families.withLock { f in
-            guard var family = f[name], family.kind == "histogram" else { return }
-            f[name] = nil  // keep the family uniquely referenced while mutating
-            if family.histograms[key] != nil || family.histograms.count < Self.seriesMax {
-                var h = family.histograms[key] ?? Histogram(counts: Array(repeating: 0, count: family.buckets.count))
-                for (i, upper) in family.buckets.enumerated() where value <= upper { h.counts[i] += 1 }
-                h.sum += value
-                h.count += 1
-                family.histograms[key] = h
-            }
-            f[name] = family
+            guard f[name]?.kind == "histogram" else { return }
+            f[name]!.record(key, value)
         }
     }
 
@@ -120,7 +133,16 @@ public final class Metrics: Sendable {
 
     /// `a="x",b="y"` with values escaped per the exposition format.
     public static func render(_ labels: [(String, String)]) -> String {
-        labels.map { name, value in
+        // Fast path: label values from closed sets rarely need escaping.
+        if labels.allSatisfy({ !$0.1.utf8.contains(where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) }) {
+            var out = ""
+            for (i, (name, value)) in labels.enumerated() {
+                if i > 0 { out += "," }
+                out += name + "=\"" + value + "\""
+            }
+            return out
+        }
+        return labels.map { name, value in
             var v = ""
             for c in value.unicodeScalars {
                 switch c {

@@ -8,4 +8,11 @@ public struct RequestMetrics: Sendable {
     public let status: Int
     /// From the complete request to its response being queued for writing.
     public let durationNanoseconds: UInt64
+
+    public init(method: HTTPMethod?, routePattern: String, status: Int, durationNanoseconds: UInt64) {
+        self.method = method
+        self.routePattern = routePattern
+        self.status = status
+        self.durationNanoseconds = durationNanoseconds
+    }
 }

@@ -11,9 +11,10 @@ switch suite {
 case "routing": status = RoutingBench.run(args.dropFirst())
 case "signing": status = SigningBench.run(args.dropFirst())
 case "store": status = StoreBench.run(args.dropFirst())
+case "gateway": status = GatewayBench.run(args.dropFirst())
 case "confirmations-fixture": status = ConfirmationFixture.run(args.dropFirst())
 default:
-    print("USAGE: jointlend-bench routing|signing|store|confirmations-fixture")
+    print("USAGE: jointlend-bench routing|signing|store|gateway|confirmations-fixture")
     status = suite == "help" || suite == "--help" ? 0 : 2
 }
 exit(status)
