@@ -55,7 +55,7 @@ public enum Demo {
             return try await client.execute(.init(method: method, host: "127.0.0.1", port: port, target: target, headers: h, body: body), timeoutMilliseconds: 10_000)
         }
 
-        var rng = DemoRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         let products = ["consumer", "consumer", "consumer", "auto", "edu"]
         let grades = ["A", "B", "B", "C", "D"]
         let regions = ["GD", "GD", "BJ", "SH", "FJ", "ZJ"]
@@ -179,16 +179,4 @@ public enum Demo {
     }
 
     static func percent(_ bps: Int64) -> String { "\(bps / 100).\(String(format: "%02d", bps % 100))%" }
-}
-
-/// SplitMix64: the demo replays exactly from its seed.
-struct DemoRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1330_11EB
-        return z ^ (z >> 31)
-    }
 }

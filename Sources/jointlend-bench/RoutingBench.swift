@@ -12,7 +12,7 @@ enum RoutingBench {
     static func run(_ args: ArraySlice<String>) -> Int32 {
         var loans = 1_000_000
         if let i = args.firstIndex(of: "--loans"), i + 1 < args.endIndex, let n = Int(args[i + 1]), n > 0 { loans = n }
-        var rng = BenchRandom(state: 42)
+        var rng = SplitMix64(seed: 42)
         let pools = (0..<3).map { Funder(id: "pool-\($0)", kind: .pool, name: "pool \($0)") }
         let partners = (0..<7).map { Funder(id: "bank-\($0)", kind: .partner, name: "bank \($0)", licenceNumber: "L\($0)") }
         let funders = pools + partners
