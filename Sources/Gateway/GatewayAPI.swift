@@ -18,6 +18,7 @@ public final class GatewayAPI: Sendable {
     let partnerVerifiers: [String: PartnerVerifier]
     let partnerSigners: [String: PartnerSigner]
     let rateLimiter: RateLimiter
+    let requestStats = RequestStats(routePatterns: GatewayAPI.routeTable.map(\.path), bucketsSeconds: Metrics.latencyBucketsSeconds)
     /// Unix seconds. Injected so tests (and the chaos test's fast-forwarded clock) control time.
     let clock: @Sendable () -> Int64
     let readiness: @Sendable () -> String?
@@ -55,11 +56,10 @@ public final class GatewayAPI: Sendable {
         }
         rateLimiter = RateLimiter(defaultPolicy: .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst), policies: policies)
         Self.describeMetrics(metrics)
+        metrics.collectText { [requestStats] in requestStats.render() }
     }
 
     static func describeMetrics(_ m: Metrics) {
-        m.describe(counter: "jointlend_http_requests_total", help: "HTTP requests by route pattern and status.")
-        m.describe(histogram: "jointlend_http_request_duration_seconds", help: "HTTP request latency by route pattern.", buckets: Metrics.latencyBucketsSeconds)
         m.describe(counter: "jointlend_routing_decisions_total", help: "Routing decisions by outcome (planned or the rejection code).")
         m.describe(counter: "jointlend_confirmations_total", help: "Partner confirmations by partner and outcome.")
         m.describe(counter: "jointlend_signature_failures_total", help: "Rejected signatures by caller and error code.")
@@ -97,11 +97,7 @@ public final class GatewayAPI: Sendable {
     }
 
     /// Feeds the server's per-request observations into the registry.
-    public func observe(_ m: RequestMetrics) {
-        let route = m.routePattern.isEmpty ? "unmatched" : m.routePattern
-        metrics.increment("jointlend_http_requests_total", [("method", m.method?.rawValue ?? "invalid"), ("route", route), ("status", String(m.status))])
-        metrics.observe("jointlend_http_request_duration_seconds", [("route", route)], Double(m.durationNanoseconds) / 1e9)
-    }
+    public func observe(_ m: RequestMetrics) { requestStats.record(m) }
 
     // MARK: - Authentication
 

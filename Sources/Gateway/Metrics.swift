@@ -55,6 +55,8 @@ public final class Metrics: Sendable {
     private let families = Mutex<[String: Family]>([:])
     /// Gauges computed at scrape time (outbox depth, queue depth, connections).
     private let collectors = Mutex<[@Sendable () -> [(name: String, help: String, labels: String, value: Double)]]>([])
+    /// Families that render themselves (e.g. the HTTP request statistics).
+    private let textCollectors = Mutex<[@Sendable () -> String]>([])
 
     public init() {}
 
@@ -92,6 +94,11 @@ public final class Metrics: Sendable {
         }
     }
 
+    /// Registers a function that renders whole families (HELP, TYPE and samples) at every scrape.
+    public func collectText(_ collector: @escaping @Sendable () -> String) {
+        textCollectors.withLock { $0.append(collector) }
+    }
+
     /// Registers a function sampled at every scrape.
     public func collect(_ collector: @escaping @Sendable () -> [(name: String, help: String, labels: String, value: Double)]) {
         collectors.withLock { $0.append(collector) }
@@ -121,6 +128,7 @@ public final class Metrics: Sendable {
                 }
             }
         }
+        for collector in textCollectors.withLock({ $0 }) { out += collector() }
         var described = Set<String>()
         for collector in collectors.withLock({ $0 }) {
             for sample in collector() {

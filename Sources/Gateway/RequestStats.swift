@@ -1,0 +1,86 @@
+import HTTP
+import Synchronization
+
+/// Per-request HTTP metrics with no per-request strings or hashing: counts and latency buckets
+/// live in arrays indexed by route (found among the router's few patterns), then per
+/// (method, status) cell. Rendered as `jointlend_http_requests_total{method,route,status}` and
+/// the histogram `jointlend_http_request_duration_seconds{route}` at scrape time.
+final class RequestStats: Sendable {
+    struct Cell {
+        var method: HTTPMethod?
+        var status: Int
+        var count: UInt64
+    }
+
+    struct RouteSeries {
+        var cells: [Cell] = []
+        var buckets: [UInt64]
+        var count: UInt64 = 0
+        var sumNanoseconds: UInt64 = 0
+    }
+
+    /// Bound on (method, status) cells per route; beyond it requests are counted under the
+    /// route's histogram only (cardinality stays bounded whatever clients send).
+    static let cellsPerRouteMax = 64
+
+    /// Index 0 is requests that matched no route.
+    let routes: [String]
+    let boundsNanoseconds: [UInt64]
+    let boundsSeconds: [Double]
+    private let series: Mutex<[RouteSeries]>
+
+    init(routePatterns: [String], bucketsSeconds: [Double]) {
+        routes = ["unmatched"] + routePatterns
+        boundsSeconds = bucketsSeconds
+        boundsNanoseconds = bucketsSeconds.map { UInt64($0 * 1e9) }
+        series = Mutex(Array(repeating: RouteSeries(buckets: Array(repeating: 0, count: bucketsSeconds.count)), count: routePatterns.count + 1))
+    }
+
+    func record(_ m: RequestMetrics) {
+        var route = 0
+        for i in 1..<routes.count where routes[i] == m.routePattern {
+            route = i
+            break
+        }
+        let ns = m.durationNanoseconds
+        var bucket = boundsNanoseconds.count
+        for (i, bound) in boundsNanoseconds.enumerated() where ns <= bound {
+            bucket = i
+            break
+        }
+        series.withLock { all in
+            all[route].count += 1
+            all[route].sumNanoseconds &+= ns
+            if bucket < all[route].buckets.count { all[route].buckets[bucket] += 1 }
+            for c in all[route].cells.indices where all[route].cells[c].status == m.status && all[route].cells[c].method == m.method {
+                all[route].cells[c].count += 1
+                return
+            }
+            if all[route].cells.count < Self.cellsPerRouteMax {
+                all[route].cells.append(Cell(method: m.method, status: m.status, count: 1))
+            }
+        }
+    }
+
+    func render() -> String {
+        let snapshot = series.withLock { $0 }
+        var out = "# HELP jointlend_http_requests_total HTTP requests by method, route pattern and status.\n# TYPE jointlend_http_requests_total counter\n"
+        for (r, s) in snapshot.enumerated() {
+            for c in s.cells.sorted(by: { ($0.status, $0.method?.rawValue ?? "") < ($1.status, $1.method?.rawValue ?? "") }) {
+                out += "jointlend_http_requests_total{method=\"\(c.method?.rawValue ?? "invalid")\",route=\"\(routes[r])\",status=\"\(c.status)\"} \(c.count)\n"
+            }
+        }
+        out += "# HELP jointlend_http_request_duration_seconds HTTP request latency by route pattern.\n# TYPE jointlend_http_request_duration_seconds histogram\n"
+        for (r, s) in snapshot.enumerated() where s.count > 0 {
+            var cumulative: UInt64 = 0
+            for (i, upper) in boundsSeconds.enumerated() {
+                cumulative += s.buckets[i]
+                out += "jointlend_http_request_duration_seconds_bucket{route=\"\(routes[r])\",le=\"\(Metrics.number(upper))\"} \(cumulative)\n"
+            }
+            out += "jointlend_http_request_duration_seconds_bucket{route=\"\(routes[r])\",le=\"+Inf\"} \(s.count)\n"
+            out += "jointlend_http_request_duration_seconds_sum{route=\"\(routes[r])\"} \(Metrics.number(Double(s.sumNanoseconds) / 1e9))\n"
+            out += "jointlend_http_request_duration_seconds_count{route=\"\(routes[r])\"} \(s.count)\n"
+        }
+        return out
+    }
+}
