@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import Gateway
+import HTTP
+import LendingCore
+import Storage
+
+/// The outbox dispatcher against simulated partners over loopback (port 0), with a clock the
+/// tests fast-forward past callback and funding deadlines.
+@Suite(.serialized) struct ConnectorTests {
+    func webhook(_ h: GatewayHarness, _ loanId: String) -> PlatformReceiver.Webhook? {
+        h.platform.webhooks.first { $0.loanId == loanId }
+    }
+
+    @Test func partnerTrancheIsRequestedConfirmedAndTheFundedLoanReportedToThePlatform() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        #expect(try await h.postLoan(GatewayHarness.loan(1, approvedAt: h.clock.now)) == 201)
+        let arrived = await h.waitUntil { webhook(h, "L-1") != nil }
+        #expect(arrived)
+        let w = try #require(webhook(h, "L-1"))
+        #expect(w.type == "loan.funded" && w.state == "funded")
+        guard case .array(let tranches)? = w.body["tranches"] else { Issue.record("webhook has no tranches"); return }
+        #expect(tranches.count == 2)
+        #expect(tranches.allSatisfy { $0["state"] == .string("funded") })
+        let record = try #require(try await h.loanState("L-1"))
+        #expect(record.state == .funded)
+        let partner = try #require(record.tranches.first { $0.kind == .partner })
+        #expect(h.simulators[partner.funderId]?.stats.fundingRequests == 1)
+        #expect(h.platform.rejected == 0)
+    }
+
+    @Test func declinedTrancheMovesToFallbackPartnerAndTheLoanStillFunds() async throws {
+        var decline = PartnerSimulator.Faults()
+        decline.declinePercent = 100
+        let h = try await GatewayHarness(faults: ["bank-a": decline, "bank-c": decline])
+        defer { h.stop() }
+        #expect(try await h.postLoan(GatewayHarness.loan(2, approvedAt: h.clock.now)) == 201)
+        #expect(await h.waitUntil { webhook(h, "L-2") != nil })
+        let record = try #require(try await h.loanState("L-2"))
+        #expect(record.state == .funded)
+        #expect(record.tranches.contains { $0.state == .declined && ($0.funderId == "bank-a" || $0.funderId == "bank-c") })
+        #expect(record.tranches.contains { $0.state == .funded && $0.funderId == "bank-b" })
+        #expect(webhook(h, "L-2")?.type == "loan.funded")
+    }
+
+    @Test func lostCallbackIsRecoveredByAStatusQueryOnceOverdue() async throws {
+        var lost = PartnerSimulator.Faults()
+        lost.lostCallbackPercent = 100
+        let h = try await GatewayHarness(faults: ["bank-a": lost, "bank-b": lost, "bank-c": lost]) { $0.callbackOverdueSeconds = 60 }
+        defer { h.stop() }
+        #expect(try await h.postLoan(GatewayHarness.loan(3, approvedAt: h.clock.now)) == 201)
+        // The partner decided but never called back: nothing changes before the query is due.
+        #expect(await h.waitUntil(seconds: 5) { h.simulators.values.contains { $0.stats.callbacksLost == 1 } })
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(try await h.loanState("L-3")?.state == .awaitingFunding)
+        h.clock.advance(61)
+        #expect(await h.waitUntil { (try? await h.loanState("L-3"))?.state == .funded })
+        #expect(h.simulators.values.reduce(0) { $0 + $1.stats.statusQueries } >= 1)
+        #expect(await h.waitUntil { webhook(h, "L-3")?.type == "loan.funded" })
+    }
+
+    @Test func serverErrorsAndTimeoutsAreRetriedUntilThePartnerTakesTheRequest() async throws {
+        var flaky = PartnerSimulator.Faults()
+        flaky.serverErrorPercent = 60
+        flaky.timeoutPercent = 20
+        flaky.timeoutHoldMilliseconds = 400
+        let h = try await GatewayHarness(faults: ["bank-a": flaky, "bank-b": flaky, "bank-c": flaky], seed: 7) {
+            $0.requestTimeoutMilliseconds = 150
+            $0.breaker.requestsMin = 1_000  // keep the breaker out of this test
+            $0.breaker.windowRequests = 1_000
+        }
+        defer { h.stop() }
+        for n in 10..<16 { #expect(try await h.postLoan(GatewayHarness.loan(n, approvedAt: h.clock.now)) == 201) }
+        let allFunded = await h.waitUntil(seconds: 30) {
+            h.clock.advance(30)  // backoff is in clock seconds: let retries fall due
+            return h.platform.webhooks.count == 6
+        }
+        #expect(allFunded)
+        #expect(h.platform.webhooks.allSatisfy { $0.type == "loan.funded" })
+        let injected = h.simulators.values.reduce(0) { $0 + $1.stats.serverErrorsInjected + $1.stats.timeoutsInjected }
+        #expect(injected > 0, "seed 7 should inject faults")
+    }
+
+    @Test func unreachablePartnerEndsTheLoanUnfundedAtItsDeadlineAndCancelsTheReleasedTranche() async throws {
+        let h = try await GatewayHarness(extraRules: [GatewayHarness.twoBankRule], deadPartners: ["bank-a"]) {
+            $0.requestTimeoutMilliseconds = 200
+        }
+        defer { h.stop() }
+        let approvedAt = h.clock.now
+        #expect(try await h.postLoan(GatewayHarness.loan(20, approvedAt: approvedAt, product: "twobank")) == 201)
+        // bank-b funds its tranche; bank-a never answers.
+        #expect(await h.waitUntil { (try? await h.loanState("L-20"))?.tranches.contains { $0.funderId == "bank-b" && $0.state == .funded } == true })
+        h.clock.advance(7_200)
+        #expect(await h.waitUntil { webhook(h, "L-20") != nil })
+        let w = try #require(webhook(h, "L-20"))
+        #expect(w.type == "loan.unfunded" && w.state == "unfunded")
+        #expect(w.body["reason"] == .string("deadline_passed"))
+        let record = try #require(try await h.loanState("L-20"))
+        #expect(record.tranches.first { $0.funderId == "bank-b" }?.state == .released)
+        #expect(record.tranches.first { $0.funderId == "bank-a" }?.state == .expired)
+        #expect(await h.waitUntil { h.simulators["bank-b"]?.stats.cancellations == 1 })
+    }
+}
