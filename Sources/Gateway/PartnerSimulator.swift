@@ -136,6 +136,11 @@ public final class PartnerSimulator: Sendable {
         server.withLock { $0 = s }
     }
 
+    /// Blocks until SIGTERM or SIGINT (the `partner-sim` command).
+    public func runUntilTerminated() {
+        server.withLock { $0 }?.runUntilTerminated()
+    }
+
     public func stop() {
         server.withLock { $0?.shutdown(graceMilliseconds: 100) }
         client.shutdown()
