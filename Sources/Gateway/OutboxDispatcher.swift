@@ -30,7 +30,10 @@ public final class OutboxDispatcher: Sendable {
         public var backoffBaseSeconds: Int64 = 1
         public var backoffMaxSeconds: Int64 = 300
         /// Calls in flight per partner (and to the platform).
-        public var concurrencyPerPartnerMax = 16
+        public var concurrencyPerPartnerMax = 8
+        /// Calls in flight in all: `HTTPClient` blocks a libdispatch worker per exchange, the
+        /// workers Swift's tasks run on (see `AsyncLimiter`), so this stays small.
+        public var exchangesInFlightMax = 4
         /// A funding request accepted this long ago without a callback gets a status query.
         public var callbackOverdueSeconds: Int64 = 120
         /// A status query answered "processing" is asked again after this long.
@@ -67,6 +70,7 @@ public final class OutboxDispatcher: Sendable {
     let logger: HTTP.Logger
     let metrics: Metrics
     let random: SeededRandom
+    let exchangeSlots: AsyncLimiter
     let lanes = Mutex<[String: Lane]>([:])
     let inMemory = Mutex<Set<Int64>>([])
     let task = Mutex<Task<Void, Never>?>(nil)
@@ -81,6 +85,7 @@ public final class OutboxDispatcher: Sendable {
         self.logger = logger
         self.metrics = metrics
         random = SeededRandom(seed: configuration.jitterSeed)
+        exchangeSlots = AsyncLimiter(limit: max(1, configuration.exchangesInFlightMax))
         let guardForResponses = NonceReplayGuard()
         var connectors: [String: Connector] = [:]
         for c in contracts {
@@ -268,10 +273,8 @@ public final class OutboxDispatcher: Sendable {
         }
         let response: HTTPClient.Response
         do {
-            response = try await client.execute(
-                HTTPClient.Request(method: message.method, host: c.wire.endpoint.host, port: c.wire.endpoint.port, target: message.target,
-                                   headers: message.headers, body: message.body),
-                timeoutMilliseconds: configuration.requestTimeoutMilliseconds)
+            response = try await exchange(HTTPClient.Request(method: message.method, host: c.wire.endpoint.host, port: c.wire.endpoint.port,
+                                                             target: message.target, headers: message.headers, body: message.body))
         } catch {
             c.breaker.record(success: false, now: clock())
             return .retry("\(error)")
@@ -296,6 +299,12 @@ public final class OutboxDispatcher: Sendable {
             if let applied = await applyAnswer(response.body, c), applied { return .done(nil) }
             return .done(followUp(p.with(type: Payload.fundingStatus), c, after: configuration.statusRecheckSeconds))
         }
+    }
+
+    func exchange(_ request: HTTPClient.Request) async throws(HTTPClientError) -> HTTPClient.Response {
+        await exchangeSlots.acquire()
+        defer { exchangeSlots.release() }
+        return try await client.execute(request, timeoutMilliseconds: configuration.requestTimeoutMilliseconds)
     }
 
     /// 404: a cancellation or status query for something the partner never got.
@@ -358,9 +367,8 @@ public final class OutboxDispatcher: Sendable {
             return .retry("signing failed: \(error.code)")
         }
         do {
-            let r = try await client.execute(
-                HTTPClient.Request(method: .POST, host: endpoint.host, port: endpoint.port, target: message.target, headers: message.headers, body: message.body),
-                timeoutMilliseconds: configuration.requestTimeoutMilliseconds)
+            let r = try await exchange(HTTPClient.Request(method: .POST, host: endpoint.host, port: endpoint.port, target: message.target,
+                                                          headers: message.headers, body: message.body))
             return (200..<300).contains(r.status) ? .done(nil) : .retry("platform answered \(r.status)")
         } catch {
             return .retry("\(error)")

@@ -34,6 +34,8 @@ public final class PartnerSimulator: Sendable {
         public var callbackDelayMilliseconds = 10
         public var callbackAttemptsMax = 5
         public var callbackTimeoutMilliseconds = 2_000
+        /// Callbacks in flight at once (see `AsyncLimiter` for why this is small).
+        public var callbacksInFlightMax = 4
         public var faults = Faults()
         public var seed: UInt64 = 1
         /// Funding requests remembered; beyond it new ones are refused with 503.
@@ -77,6 +79,7 @@ public final class PartnerSimulator: Sendable {
     let logger: HTTP.Logger
     let random: SeededRandom
     let client: HTTPClient
+    let callbackSlots: AsyncLimiter
     let entries = Mutex<[String: Entry]>([:])
     let counters = Mutex(Stats())
     let server = Mutex<HTTPServer?>(nil)
@@ -108,6 +111,7 @@ public final class PartnerSimulator: Sendable {
         }
         random = SeededRandom(seed: configuration.seed)
         client = HTTPClient()
+        callbackSlots = AsyncLimiter(limit: max(1, configuration.callbacksInFlightMax))
     }
 
     public var stats: Stats { counters.withLock { $0 } }
@@ -250,9 +254,9 @@ public final class PartnerSimulator: Sendable {
                 // Signed afresh per attempt: a new nonce, so the gateway's replay guard passes it.
                 let m = try PartnerWire.sign(.callback, method: .POST, target: target, body: wire.answerBody(t, code: code), signer: signer,
                                              timestamp: clock(), nonce: PartnerSigner.makeNonce())
-                let r = try await client.execute(
+                let r = try await callbackSlots.withSlot { try await client.execute(
                     HTTPClient.Request(method: .POST, host: gateway.host, port: gateway.port, target: m.target, headers: m.headers, body: m.body),
-                    timeoutMilliseconds: configuration.callbackTimeoutMilliseconds)
+                    timeoutMilliseconds: configuration.callbackTimeoutMilliseconds) }
                 if (200..<300).contains(r.status) || r.status == 409 {
                     counters.withLock { $0.callbacksPosted += 1 }
                     return
