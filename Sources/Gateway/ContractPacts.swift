@@ -79,12 +79,38 @@ public enum ContractPacts {
                 r.append(("matchingRules", .object([("body", .object(ackRules))])))
                 members[i].value = .object(r)
             }
+            if let i = members.firstIndex(where: { $0.key == "request" }), case .object(var r) = members[i].value {
+                r.append(("generators", providerStateGenerators(c)))
+                members[i].value = .object(r)
+            }
             partnerCallback = .object(members)
         }
         return [
             (gatewayPactFile(c), document(consumer: gatewayName, provider: c.partnerId, gatewayInteractions)),
             (partnerPactFile(c), document(consumer: c.partnerId, provider: gatewayName, [partnerCallback])),
         ]
+    }
+
+    /// The confirmation's fresh values come from the provider-state endpoint (test mode): the
+    /// tranche it created and a signature made now, so a live gateway accepts the example.
+    static func providerStateGenerators(_ c: PartnerContract) -> JSONValue {
+        func gen(_ expression: String, _ type: String = "STRING") -> JSONValue {
+            .object([("type", .string("ProviderState")), ("expression", .string("${\(expression)}")), ("dataType", .string(type))])
+        }
+        var body: [(key: String, value: JSONValue)] = [
+            ("$.\(c.partnerField("serial"))", gen("serial")), ("$.\(c.partnerField("trancheId"))", gen("trancheId", "INTEGER")),
+            ("$.\(c.partnerField("loanId"))", gen("loanId")), ("$.\(c.partnerField("amountMinor"))", gen("amountMinor", "INTEGER")),
+        ]
+        var header: [(key: String, value: JSONValue)] = []
+        switch c.scheme.format {
+        case .jl1: header = [("Authorization", gen("authorization"))]
+        case .wechatpayV3: header = [("Wechatpay-Timestamp", gen("timestamp")), ("Wechatpay-Nonce", gen("nonce")), ("Wechatpay-Signature", gen("signature"))]
+        case .sortedParams:
+            body += [("$.\(c.scheme.timestampParameter)", gen("timestamp")), ("$.\(c.scheme.nonceParameter)", gen("nonce")), ("$.sign", gen("signature"))]
+        }
+        var out: [(key: String, value: JSONValue)] = [("body", .object(body))]
+        if !header.isEmpty { out.append(("header", .object(header))) }
+        return .object(out)
     }
 
     static func params(_ t: PartnerWire.Tranche, nonce: String, reason: String? = nil, code: String? = nil) -> JSONValue {

@@ -69,7 +69,7 @@ public final class GatewayServer: Sendable {
         }
         let api = try GatewayAPI(config: config, store: store, contracts: contracts, platformSecret: secret, metrics: metrics,
                                  clock: options.clock, readiness: readiness,
-                                 testRoutes: options.testMode ? TestModeRoutes.register : nil)
+                                 testRoutes: options.testMode ? TestModeRoutes(store: store, contracts: contracts, currency: config.currency, clock: options.clock).register : nil)
         self.api = api
         var http = HTTPServer.Configuration()
         http.host = config.runtime.server.host
