@@ -136,11 +136,14 @@ public final class OutboxDispatcher: Sendable {
         }
     }
 
-    /// Stops claiming; lanes finish the messages they hold. Then closes pooled connections.
+    /// Stops claiming; lanes finish the messages they hold. Pooled connections close when the
+    /// dispatcher goes away (after its last exchange): `HTTPClient.shutdown()` while an exchange
+    /// is in flight would strand that exchange's connection unclosed.
     public func stop() {
         task.withLock { $0?.cancel() }
-        client.shutdown()
     }
+
+    deinit { client.shutdown() }
 
     /// Messages claimed and not yet finished.
     public var messagesInFlight: Int { inMemory.withLock { $0.count } }

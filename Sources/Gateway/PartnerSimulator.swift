@@ -147,8 +147,10 @@ public final class PartnerSimulator: Sendable {
 
     public func stop() {
         server.withLock { $0?.shutdown(graceMilliseconds: 100) }
-        client.shutdown()
     }
+
+    // Not in stop(): a callback still in flight would strand its connection (see OutboxDispatcher).
+    deinit { client.shutdown() }
 
     // MARK: Handlers
 

@@ -84,7 +84,7 @@ final class GatewayHarness: Sendable {
     ///   - faults: per partner (missing: none).
     ///   - tune: adjusts the dispatcher's settings.
     init(faults: [String: PartnerSimulator.Faults] = [:], seed: UInt64 = 42, callbackDelayMilliseconds: Int = 10,
-         sweepIntervalMilliseconds: Int = 20, extraRules: [[String: Any]] = [], deadPartners: Set<String> = [], tune: (inout OutboxDispatcher.Configuration) -> Void = { _ in }) async throws {
+         sweepIntervalMilliseconds: Int = 20, extraRules: [[String: Any]] = [], deadPartners: Set<String> = [], testMode: Bool = false, tune: (inout OutboxDispatcher.Configuration) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "jl-connector-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let secretPath = "\(Self.repoRoot)/Config/keys/platform-dev.secret"
@@ -126,6 +126,7 @@ final class GatewayHarness: Sendable {
         options.listenPort = 0
         options.eventLoops = 1
         options.clock = clockFunction
+        options.testMode = testMode
         options.logger = Self.quietLogger
         options.dispatcher.pollIntervalMilliseconds = 5
         options.dispatcher.jitterSeed = seed
@@ -165,6 +166,16 @@ final class GatewayHarness: Sendable {
             HTTPClient.Request(method: .POST, host: "127.0.0.1", port: gateway.port, target: m.target, headers: m.headers, body: m.body),
             timeoutMilliseconds: 10_000)
         return r.status
+    }
+
+    /// An unsigned request to the gateway (test-mode routes need no signature).
+    func send(_ method: HTTPMethod, _ target: String, headers: HTTPHeaders = [:], body: [UInt8] = []) async throws -> HTTPClient.Response {
+        try await client.execute(HTTPClient.Request(method: method, host: "127.0.0.1", port: gateway.port, target: target, headers: headers, body: body),
+                                 timeoutMilliseconds: 10_000)
+    }
+
+    static func loanIdOf(trancheId: Int64, in store: SQLiteStore) throws -> String? {
+        try store.trancheStatus(id: trancheId)?.loanId
     }
 
     static func loan(_ n: Int, approvedAt: Int64, product: String = "consumer", grade: String = "B", amountMinor: Int64 = 1_000_001) -> Loan {

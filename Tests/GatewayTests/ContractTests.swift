@@ -2,6 +2,8 @@ import Foundation
 import Testing
 @testable import Gateway
 import PartnerSigning
+import HTTP
+import Storage
 
 /// Contract tests discovered per partner folder: a new `Contracts/<partnerId>/` brings its
 /// tests with no code change (the folder list is the test's arguments).
@@ -82,5 +84,45 @@ import PartnerSigning
             #expect(p.contains { $0.hasPrefix("$.endpoints.fundingRequest:") })
             #expect(p.contains { $0.hasPrefix("$.resultCodes:") })
         }
+    }
+}
+
+@Suite(.serialized) struct ContractProviderStateTests {
+    @Test func providerStateEndpointIsAbsentOutsideTestMode() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        let r = try await h.send(.POST, "/_test/pact/provider-states", body: Array(#"{"state":"tranche 41 is requested from bank-b","params":{}}"#.utf8))
+        #expect(r.status == 404)
+    }
+
+    /// What the Pact verifier does, by hand: set up the state, send the confirmation with the
+    /// injected values, get a signed ack and a funded tranche.
+    @Test(arguments: ["bank-a", "bank-b", "bank-c"]) func providerStateValuesMakeAConfirmationTheGatewayAccepts(_ partner: String) async throws {
+        let h = try await GatewayHarness(testMode: true)
+        defer { h.stop() }
+        let setup = try await h.send(.POST, "/_test/pact/provider-states", body: Array("{\"state\":\"tranche 41 is requested from \(partner)\",\"params\":{}}".utf8))
+        #expect(setup.status == 200)
+        let values = try JSONParser.parse(setup.body)
+        guard case .string(let body)? = values["body"], case .number(let id)? = values["trancheId"], let trancheId = Int64(id) else {
+            Issue.record("setup answered no body or tranche id")
+            return
+        }
+        var headers: HTTPHeaders = ["Content-Type": "application/json"]
+        switch partner {
+        case "bank-a":
+            if case .string(let a)? = values["authorization"] { headers.add(name: "Authorization", value: a) }
+        case "bank-b":
+            for (name, key) in [("Wechatpay-Timestamp", "timestamp"), ("Wechatpay-Nonce", "nonce"), ("Wechatpay-Signature", "signature")] {
+                if case .string(let v)? = values[key] { headers.add(name: name, value: v) }
+            }
+            headers.add(name: "Wechatpay-Serial", value: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1")
+            headers.add(name: "Wechatpay-Signature-Type", value: "WECHATPAY2-SHA256-RSA2048")
+        default: break
+        }
+        // The partner pact's request is signed over the body exactly as the state answered it.
+        let r = try await h.send(.POST, "/v1/partners/\(partner)/confirmations", headers: headers, body: Array(body.utf8))
+        #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
+        let record = try await h.gateway.store.loan(id: GatewayHarness.loanIdOf(trancheId: trancheId, in: h.gateway.store) ?? "")
+        #expect(record?.tranches.first { $0.id == trancheId }?.state == .funded)
     }
 }
