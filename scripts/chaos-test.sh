@@ -13,9 +13,13 @@ KEEP="$(mktemp -d /tmp/jl-chaos.XXXXXX)"
 trap 'rm -rf "$KEEP"' EXIT
 swift build --build-tests 2>&1 | grep -E "error|warning:" && { echo "build failed or has warnings"; exit 1; } || true
 echo "== chaos: $LOANS loans, seed $SEED"
+status=0
 JL_CHAOS_LOANS="$LOANS" JL_CHAOS_SEED="$SEED" JL_CHAOS_KEEP="$KEEP" JL_LATENCY_LOANS="${JL_LATENCY_LOANS:-1000}" \
-    swift test --skip-build --filter 'ChaosTests' 2>&1 | tee "$KEEP/test.log" | grep -E "^chaos:|^latency:|✘|Test run"
-grep -q "Test run with .* passed" "$KEEP/test.log" || { echo "chaos test failed"; exit 1; }
+    swift test --skip-build --filter 'ChaosTests' >"$KEEP/test.log" 2>&1 || status=$?
+grep -E "^chaos:|^latency:|✘|Test run" "$KEEP/test.log" || true
+if [ "$status" -ne 0 ] || ! grep -q "Test run with .* passed" "$KEEP/test.log"; then
+    echo "chaos test failed (exit $status); last lines:"; tail -40 "$KEEP/test.log"; exit 1
+fi
 DB="$(sed -n 's/^chaos: database kept at //p' "$KEEP/test.log" | tail -1)"
 [ -n "$DB" ] && [ -f "$DB" ] || { echo "chaos database not found"; exit 1; }
 echo "== jointlend ledger verify / audit verify on $DB"

@@ -48,7 +48,7 @@ import Storage
             $0.statusRecheckSeconds = 120
         }
         let keep = Self.environment["JL_CHAOS_KEEP"] != nil
-        defer { if keep { h.gateway.stop(); for s in h.simulators.values { s.stop() } } else { h.stop() } }
+        defer { h.stop(keepDatabase: keep) }
         let random = SeededRandom(seed: seed)
         let started = Date()
 

@@ -149,12 +149,13 @@ final class GatewayHarness: Sendable {
 
     static let quietLogger = HTTP.Logger(label: "test", logLevel: .critical)
 
-    func stop() {
+    /// Stops everything; `keepDatabase` leaves the data directory for `jointlend ledger verify`.
+    func stop(keepDatabase: Bool = false) {
         for s in simulators.values { s.stop() }
         gateway.stop()
         platform.server.shutdown(graceMilliseconds: 100)
         client.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        if !keepDatabase { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// Posts an approved loan signed by the platform; returns the HTTP status.

@@ -101,4 +101,33 @@ import Storage
         #expect(record.tranches.first { $0.funderId == "bank-a" }?.state == .expired)
         #expect(await h.waitUntil { h.simulators["bank-b"]?.stats.cancellations == 1 })
     }
+
+    @Test func openBreakerHoldsRequestsBackWithoutSpendingAttemptsThenLetsOneProbeThrough() async throws {
+        let h = try await GatewayHarness(extraRules: [GatewayHarness.twoBankRule], deadPartners: ["bank-a"]) {
+            $0.requestTimeoutMilliseconds = 200
+            $0.breaker.windowRequests = 4
+            $0.breaker.requestsMin = 4
+            $0.breaker.openSeconds = 600
+            $0.backoffBaseSeconds = 100  // no retry falls due on its own while the test looks
+        }
+        defer { h.stop() }
+        let store = h.gateway.store
+        func attemptsToBankA() throws -> Int64 {
+            try store.read { try $0.fetchInt64("SELECT COALESCE(SUM(attempts), 0) FROM outbox WHERE destination = 'partner:bank-a'") ?? -1 }
+        }
+        for n in 30..<36 { #expect(try await h.postLoan(GatewayHarness.loan(n, approvedAt: h.clock.now, product: "twobank")) == 201) }
+        #expect(await h.waitUntil { h.gateway.dispatcher.breakerState(partnerId: "bank-a") == .open })
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let spent = try attemptsToBankA()
+        #expect((4...6).contains(spent), "four failures open the breaker; calls already under way may add up to two (spent \(spent))")
+        h.clock.advance(200)  // the retries fall due, and meet the open breaker
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(try attemptsToBankA() == spent, "refused by the breaker, no attempt is spent")
+        h.clock.advance(600)  // open period over: one probe, which fails and reopens
+        #expect(await h.waitUntil { (try? attemptsToBankA()) == spent + 1 })
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(try attemptsToBankA() == spent + 1, "only the probe went out")
+        #expect(h.gateway.dispatcher.breakerState(partnerId: "bank-a") == .open)
+        #expect(h.simulators["bank-b"].map { $0.stats.fundingRequests } == 6, "the other partner is not held back")
+    }
 }
