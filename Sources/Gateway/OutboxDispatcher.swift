@@ -71,7 +71,7 @@ public final class OutboxDispatcher: Sendable {
     let metrics: Metrics
     let random: SeededRandom
     let exchangeSlots: AsyncLimiter
-    let lanes = Mutex<[String: Lane]>([:])
+    let lanes = Mutex<[String: DispatchLane]>([:])
     let inMemory = Mutex<Set<Int64>>([])
     let task = Mutex<Task<Void, Never>?>(nil)
 
@@ -170,10 +170,10 @@ public final class OutboxDispatcher: Sendable {
         }
     }
 
-    func lane(_ destination: String) -> Lane {
+    func lane(_ destination: String) -> DispatchLane {
         lanes.withLock { lanes in
             if let l = lanes[destination] { return l }
-            let l = Lane(concurrencyMax: configuration.concurrencyPerPartnerMax)
+            let l = DispatchLane(concurrencyMax: configuration.concurrencyPerPartnerMax)
             lanes[destination] = l
             return l
         }
@@ -189,8 +189,8 @@ public final class OutboxDispatcher: Sendable {
 
     func process(_ m: OutboxMessage) async {
         defer { _ = inMemory.withLock { $0.remove(m.id) } }
-        let payload: Payload
-        do { payload = try Payload(m.payload) } catch {
+        let payload: OutboxPayload
+        do { payload = try OutboxPayload(m.payload) } catch {
             logger.error("outbox message unreadable; marked dead", metadata: ["outbox.id": String(m.id), "error": "\(error)"])
             _ = try? await store.retryOutbox(id: m.id, nextAttemptAt: clock(), attemptsMax: 0)
             return
@@ -208,7 +208,7 @@ public final class OutboxDispatcher: Sendable {
         await apply(delivery, to: m, payload: payload)
     }
 
-    func apply(_ delivery: Delivery, to m: OutboxMessage, payload: Payload) async {
+    func apply(_ delivery: Delivery, to m: OutboxMessage, payload: OutboxPayload) async {
         let now = clock()
         do {
             switch delivery {
@@ -223,9 +223,9 @@ public final class OutboxDispatcher: Sendable {
                                                         attemptsMax: configuration.attemptsMax)
                 if state == .dead {
                     logger.warning("outbox message dead after its last attempt", metadata: ["outbox.id": String(m.id), "type": payload.type, "reason": reason])
-                    if payload.type == Payload.fundingRequest {
+                    if payload.type == OutboxPayload.fundingRequest {
                         // The partner may have processed a request whose answer we never saw: ask.
-                        try await store.enqueueOutbox(destination: m.destination, payload: payload.with(type: Payload.fundingStatus),
+                        try await store.enqueueOutbox(destination: m.destination, payload: payload.with(type: OutboxPayload.fundingStatus),
                                                       notBefore: now + configuration.callbackOverdueSeconds)
                     }
                 }
@@ -247,9 +247,9 @@ public final class OutboxDispatcher: Sendable {
 
     // MARK: Partners
 
-    func deliver(_ p: Payload, to c: Connector) async -> Delivery {
+    func deliver(_ p: OutboxPayload, to c: Connector) async -> Delivery {
         let now = clock()
-        if p.type == Payload.fundingRequest || p.type == Payload.fundingStatus {
+        if p.type == OutboxPayload.fundingRequest || p.type == OutboxPayload.fundingStatus {
             // Only a tranche still waiting for this partner is worth a call.
             switch Result(catching: { try store.trancheStatus(id: p.tranche.trancheId) }) {
             case .failure(let e): return .retry("store read failed: \(e)")
@@ -262,9 +262,9 @@ public final class OutboxDispatcher: Sendable {
         do {
             let nonce = PartnerSigner.makeNonce()
             switch p.type {
-            case Payload.fundingRequest: message = try c.wire.fundingRequest(p.tranche, signer: c.signer, timestamp: now, nonce: nonce)
-            case Payload.fundingStatus: message = try c.wire.statusQuery(p.tranche, signer: c.signer, timestamp: now, nonce: nonce)
-            case Payload.fundingCancel: message = try c.wire.cancellation(p.tranche, reason: p.reason ?? "released", signer: c.signer, timestamp: now, nonce: nonce)
+            case OutboxPayload.fundingRequest: message = try c.wire.fundingRequest(p.tranche, signer: c.signer, timestamp: now, nonce: nonce)
+            case OutboxPayload.fundingStatus: message = try c.wire.statusQuery(p.tranche, signer: c.signer, timestamp: now, nonce: nonce)
+            case OutboxPayload.fundingCancel: message = try c.wire.cancellation(p.tranche, reason: p.reason ?? "released", signer: c.signer, timestamp: now, nonce: nonce)
             default:
                 c.breaker.record(success: true, now: now)
                 logger.error("unknown partner message type; dropped", metadata: ["type": p.type])
@@ -293,14 +293,14 @@ public final class OutboxDispatcher: Sendable {
             return .retry("response signature: \(error.code)")
         }
         switch p.type {
-        case Payload.fundingCancel:
+        case OutboxPayload.fundingCancel:
             return .done(nil)
-        case Payload.fundingRequest:
+        case OutboxPayload.fundingRequest:
             if let applied = await applyAnswer(response.body, c), applied { return .done(nil) }
-            return .done(followUp(p.with(type: Payload.fundingStatus), c, after: configuration.callbackOverdueSeconds))
+            return .done(followUp(p.with(type: OutboxPayload.fundingStatus), c, after: configuration.callbackOverdueSeconds))
         default:
             if let applied = await applyAnswer(response.body, c), applied { return .done(nil) }
-            return .done(followUp(p.with(type: Payload.fundingStatus), c, after: configuration.statusRecheckSeconds))
+            return .done(followUp(p.with(type: OutboxPayload.fundingStatus), c, after: configuration.statusRecheckSeconds))
         }
     }
 
@@ -311,12 +311,12 @@ public final class OutboxDispatcher: Sendable {
     }
 
     /// 404: a cancellation or status query for something the partner never got.
-    func notFound(_ p: Payload, _ c: Connector) -> Delivery {
-        guard p.type == Payload.fundingStatus else { return .done(nil) }
+    func notFound(_ p: OutboxPayload, _ c: Connector) -> Delivery {
+        guard p.type == OutboxPayload.fundingStatus else { return .done(nil) }
         guard p.resends < configuration.resendsMax else { return .done(nil) }  // the deadline ends it
         var again = p
         again.resends += 1
-        return .done(followUp(again.with(type: Payload.fundingRequest), c, after: 0))
+        return .done(followUp(again.with(type: OutboxPayload.fundingRequest), c, after: 0))
     }
 
     func followUp(_ payload: [UInt8], _ c: Connector, after seconds: Int64) -> SQLiteStore.FollowUp {
@@ -352,7 +352,7 @@ public final class OutboxDispatcher: Sendable {
 
     // MARK: Platform
 
-    func notifyPlatform(_ p: Payload) async -> Delivery {
+    func notifyPlatform(_ p: OutboxPayload) async -> Delivery {
         guard let endpoint = platformEndpoint else {
             metrics.increment("jointlend_outbox_deliveries_total", [("destination", "platform"), ("type", p.type), ("result", "dropped")])
             return .done(nil)
@@ -379,7 +379,7 @@ public final class OutboxDispatcher: Sendable {
     }
 
     /// The platform's view of a final loan: its state, its tranches and, if unfunded, why.
-    static func webhookBody(_ p: Payload, _ r: LoanRecord) -> JSONValue {
+    static func webhookBody(_ p: OutboxPayload, _ r: LoanRecord) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [
             ("type", .string(p.type)), ("loanId", .string(r.loan.loanId)), ("state", .string(r.state.rawValue)),
             ("amountMinor", .number(String(r.loan.amountMinor))), ("currency", .string(r.loan.currency.code)),
@@ -388,96 +388,5 @@ public final class OutboxDispatcher: Sendable {
         if let reason = p.reason { members.append(("reason", .string(reason))) }
         members.append(("tranches", .array(r.tranches.map(GatewayAPI.encode))))
         return .object(members)
-    }
-}
-
-/// An outbox payload as the dispatcher reads it. Fields absent from a type are empty.
-struct Payload: Sendable {
-    static let fundingRequest = "funding.request"
-    static let fundingStatus = "funding.status"
-    static let fundingCancel = "funding.cancel"
-
-    var type: String
-    var tranche: PartnerWire.Tranche
-    var funderId: String
-    var reason: String?
-    var resends: Int
-
-    struct Malformed: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    init(_ bytes: [UInt8]) throws {
-        let json = try JSONParser.parse(bytes)
-        guard case .string(let type)? = json["type"] else { throw Malformed(description: "type is missing") }
-        self.type = type
-        func text(_ k: String) -> String? { if case .string(let s)? = json[k] { return s } else { return nil } }
-        func int(_ k: String) -> Int64? { if case .number(let n)? = json[k] { return Int64(n) } else { return nil } }
-        guard let loanId = text("loanId") else { throw Malformed(description: "loanId is missing") }
-        let isPartner = type.hasPrefix("funding.")
-        if isPartner, int("trancheId") == nil || int("amountMinor") == nil || text("currency") == nil {
-            throw Malformed(description: "a partner message needs trancheId, amountMinor and currency")
-        }
-        tranche = PartnerWire.Tranche(trancheId: int("trancheId") ?? 0, loanId: loanId, amountMinor: int("amountMinor") ?? 0, currency: text("currency") ?? "")
-        funderId = text("funderId") ?? ""
-        reason = text("reason")
-        resends = Int(int("resends") ?? 0)
-    }
-
-    /// The same tranche as a message of another type (a status query after a request, ...).
-    func with(type newType: String) -> [UInt8] {
-        var members: [(key: String, value: JSONValue)] = [
-            ("type", .string(newType)), ("loanId", .string(tranche.loanId)), ("trancheId", .number(String(tranche.trancheId))),
-            ("funderId", .string(funderId)), ("amountMinor", .number(String(tranche.amountMinor))), ("currency", .string(tranche.currency)),
-        ]
-        if resends > 0 { members.append(("resends", .number(String(resends)))) }
-        return Array(JSONWriter.string(.object(members)).utf8)
-    }
-}
-
-/// One destination's queue of claimed messages, worked by at most `concurrencyMax` tasks.
-final class Lane: Sendable {
-    struct State {
-        var queue: [OutboxMessage] = []
-        var head = 0
-        var running = 0
-    }
-
-    let concurrencyMax: Int
-    let state = Mutex(State())
-
-    init(concurrencyMax: Int) { self.concurrencyMax = max(1, concurrencyMax) }
-
-    func submit(_ m: OutboxMessage, _ work: @escaping @Sendable (OutboxMessage) async -> Void) {
-        let startWorker = state.withLock { s -> Bool in
-            s.queue.append(m)
-            guard s.running < concurrencyMax else { return false }
-            s.running += 1
-            return true
-        }
-        guard startWorker else { return }
-        Task { [self] in
-            while let next = take() { await work(next) }
-        }
-    }
-
-    /// The next message, or nil after the worker has been counted out (atomically, so a message
-    /// submitted meanwhile starts a new worker).
-    private func take() -> OutboxMessage? {
-        state.withLock { s in
-            guard s.head < s.queue.count else {
-                s.queue.removeAll(keepingCapacity: true)
-                s.head = 0
-                s.running -= 1
-                return nil
-            }
-            let m = s.queue[s.head]
-            s.head += 1
-            if s.head >= 1_024 {
-                s.queue.removeFirst(s.head)
-                s.head = 0
-            }
-            return m
-        }
     }
 }
