@@ -236,13 +236,17 @@ public final class OutboxDispatcher: Sendable {
         }
     }
 
-    /// Exponential backoff with jitter: half the capped exponential delay, plus a random part of
-    /// the other half, at least one second.
     func backoffSeconds(afterAttempts attempts: Int) -> Int64 {
+        Self.backoffSeconds(afterAttempts: attempts, baseSeconds: configuration.backoffBaseSeconds, maxSeconds: configuration.backoffMaxSeconds, random: random)
+    }
+
+    /// Exponential backoff with jitter: half the capped exponential delay, plus a random part of
+    /// the other half, at least one second ("equal jitter": retries spread, never bunch at zero).
+    static func backoffSeconds(afterAttempts attempts: Int, baseSeconds: Int64, maxSeconds: Int64, random: SeededRandom) -> Int64 {
         let exponent = Int64(min(max(attempts - 1, 0), 30))
-        let capped = min(configuration.backoffBaseSeconds << exponent, configuration.backoffMaxSeconds)
+        let capped = min(baseSeconds << exponent, maxSeconds)
         let half = capped / 2
-        return max(1, half + Int64(random.below(UInt64(capped - half + 1))))
+        return max(1, half + Int64(random.below(UInt64(max(0, capped - half) + 1))))
     }
 
     // MARK: Partners

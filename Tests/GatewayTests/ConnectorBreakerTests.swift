@@ -50,3 +50,32 @@ import Testing
         #expect(b.state == .closed, "the window was cleared on closing")
     }
 }
+
+@Suite struct ConnectorBackoffTests {
+    @Test func backoffDoublesWithinItsJitterBandAndStopsAtTheCap() {
+        let seed: UInt64 = 99
+        let random = SeededRandom(seed: seed)
+        for attempts in 1...12 {
+            let capped = min(Int64(2) << Int64(attempts - 1), 300)  // base 2 s, cap 300 s
+            var seen = Set<Int64>()
+            for _ in 0..<200 {
+                let d = OutboxDispatcher.backoffSeconds(afterAttempts: attempts, baseSeconds: 2, maxSeconds: 300, random: random)
+                #expect(d >= max(1, capped / 2) && d <= capped, "attempt \(attempts): \(d) outside [\(capped / 2), \(capped)] (seed \(seed))")
+                seen.insert(d)
+            }
+            if capped >= 8 { #expect(seen.count > 1, "jitter should spread retries (seed \(seed))") }
+        }
+    }
+
+    @Test func partnerEndpointRefusesWhatIsNotABaseURLNamingTheProblem() {
+        func problem(_ url: String) -> String? {
+            do { _ = try PartnerEndpoint(url: url); return nil } catch { return error.description }
+        }
+        #expect(problem("ftp://bank") == "must start with http:// or https://")
+        #expect(problem("http://user@bank:80") == "must be at most 256 printable ASCII bytes without user info, query or fragment")
+        #expect(problem("http://bank:0") == "port must be 1...65535")
+        #expect(problem("http://:80") == "host is missing")
+        let e = try? PartnerEndpoint(url: "http://10.0.0.7:9443/sandbox/")
+        #expect(e?.host == "10.0.0.7" && e?.port == 9443 && e?.basePath == "/sandbox" && e?.isTLS == false)
+    }
+}

@@ -130,4 +130,23 @@ import Storage
         #expect(h.gateway.dispatcher.breakerState(partnerId: "bank-a") == .open)
         #expect(h.simulators["bank-b"].map { $0.stats.fundingRequests } == 6, "the other partner is not held back")
     }
+
+    @Test func simulatedBankRejectsAnUnsignedOrForgedRequestLikeTheBankWould() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        let sim = try #require(h.simulators["bank-b"])
+        let body = Array(#"{"out_trade_no":"JLT1","tranche_id":1,"loan_no":"L-1","amount_fen":100,"currency":"CNY"}"#.utf8)
+        let unsigned = try await h.client.execute(HTTPClient.Request(method: .POST, host: "127.0.0.1", port: sim.port, target: "/v3/jointloan/fundings", body: body),
+                                                  timeoutMilliseconds: 5_000)
+        #expect(unsigned.status == 401)
+        // Signed by the gateway's key, then the amount changed in transit.
+        let wire = try PartnerWire(contract: sim.contract)
+        var m = try wire.fundingRequest(.init(trancheId: 1, loanId: "L-1", amountMinor: 100, currency: "CNY"), signer: try sim.contract.makeSigner(),
+                                        timestamp: h.clock.now, nonce: "forgedRequestNonce0001")
+        m.body = Array(String(decoding: m.body, as: UTF8.self).replacingOccurrences(of: "100", with: "999").utf8)
+        let forged = try await h.client.execute(HTTPClient.Request(method: m.method, host: "127.0.0.1", port: sim.port, target: m.target, headers: m.headers, body: m.body),
+                                                timeoutMilliseconds: 5_000)
+        #expect(forged.status == 401)
+        #expect(sim.stats.signatureRejections == 2 && sim.stats.fundingRequests == 0)
+    }
 }
