@@ -44,8 +44,10 @@ import Storage
         let loans = Int(Self.environment["JL_CHAOS_LOANS"] ?? "") ?? 300
         let seed = UInt64(Self.environment["JL_CHAOS_SEED"] ?? "") ?? 20_261_121
         let faults = Self.chaosFaults()
+        // Optionally one partner is down for the whole run: its tranches can only end at the deadline.
+        let dark = Set((Self.environment["JL_CHAOS_DARK"] ?? "").split(separator: ",").map(String.init))
         let h = try await GatewayHarness(faults: ["bank-a": faults, "bank-b": faults, "bank-c": faults], seed: seed,
-                                         callbackDelayMilliseconds: 10, sweepIntervalMilliseconds: 10) {
+                                         callbackDelayMilliseconds: 10, sweepIntervalMilliseconds: 10, deadPartners: dark) {
             $0.requestTimeoutMilliseconds = 150
             $0.callbackOverdueSeconds = 120
             $0.statusRecheckSeconds = 120
@@ -95,8 +97,11 @@ import Storage
         let forwarded = Date()
         let created = loans - rejected
         let quiet = await h.waitUntil(seconds: 120) {
-            let counts = (try? store.outboxCountsByState()) ?? [:]
-            let open = (counts[.pending] ?? 0) + (counts[.failed] ?? 0)
+            // Messages to a partner that is down wait for it (cancellations of its expired
+            // tranches, behind its open breaker): they are not part of "drained".
+            let open = (try? store.read { db in
+                try db.fetchInt64("SELECT COUNT(*) FROM outbox WHERE state IN (0, 2) AND destination NOT IN (\(dark.map { "'partner:\($0)'" }.joined(separator: ",")))")
+            }) ?? nil ?? 1
             if open > 0 { h.clock.advance(Self.clockStepSeconds) }
             return open == 0 && Set(h.platform.webhooks.map(\.loanId)).count == created
         }
@@ -108,7 +113,7 @@ import Storage
         let webhookStates = Dictionary(h.platform.webhooks.map { ($0.loanId, $0.state) }, uniquingKeysWith: { a, _ in a })
         let stats = h.simulators.values.map(\.stats)
         func sum(_ k: KeyPath<PartnerSimulator.Stats, Int>) -> Int { stats.reduce(0) { $0 + $1[keyPath: k] } }
-        print("chaos: seed \(seed) loans \(loans) created \(created) rejected-at-intake \(rejected) | final: funded \(report.funded), unfunded \(report.unfunded) \(report.unfundedReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), awaiting \(report.awaiting) | deadline misses \(report.deadlineMisses) (max lateness \(report.maxLatenessSeconds) s, tolerance \(2 * Self.clockStepSeconds) s) | duplicates \(report.tranchesFundedTwice) | funded tranches in unfunded loans \(report.fundedInUnfunded) | partners: 5xx \(sum(\.serverErrorsInjected)) timeouts \(sum(\.timeoutsInjected)) lost callbacks \(sum(\.callbacksLost)) duplicate callbacks \(sum(\.callbacksDuplicated)) declines \(sum(\.declined)) status queries \(sum(\.statusQueries)) cancellations \(sum(\.cancellations)) | webhooks \(h.platform.webhooks.count)")
+        print("chaos: seed \(seed)\(dark.isEmpty ? "" : " partners down: \(dark.sorted().joined(separator: ","))") loans \(loans) created \(created) rejected-at-intake \(rejected) | final: funded \(report.funded), unfunded \(report.unfunded) \(report.unfundedReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), awaiting \(report.awaiting) | deadline misses \(report.deadlineMisses) (max lateness \(report.maxLatenessSeconds) s, tolerance \(2 * Self.clockStepSeconds) s) | duplicates \(report.tranchesFundedTwice) | funded tranches in unfunded loans \(report.fundedInUnfunded) | partners: 5xx \(sum(\.serverErrorsInjected)) timeouts \(sum(\.timeoutsInjected)) lost callbacks \(sum(\.callbacksLost)) duplicate callbacks \(sum(\.callbacksDuplicated)) declines \(sum(\.declined)) status queries \(sum(\.statusQueries)) cancellations \(sum(\.cancellations)) | webhooks \(h.platform.webhooks.count)")
         if keep { print("chaos: database kept at \(h.gateway.databasePath)") }
 
         #expect(quiet, "outbox did not drain or a loan has no webhook (seed \(seed))")
@@ -125,6 +130,7 @@ import Storage
         #expect(h.platform.rejected == 0)
         #expect(sum(\.signatureRejections) == 0)
         #expect(sum(\.serverErrorsInjected) > 0 && sum(\.timeoutsInjected) > 0 && sum(\.declined) > 0)
+        if !dark.isEmpty { #expect(report.unfunded > 0, "a partner down all along should leave loans for the deadline to end") }
     }
 }
 
