@@ -20,6 +20,9 @@ public final class GatewayServer: Sendable {
         /// Unix-seconds clock; the chaos test fast-forwards it.
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
         public var logger = HTTP.Logger(label: "jointlend")
+        /// The outbox dispatcher's settings (issue 6). Its `platformWebhookURL` defaults to the
+        /// configuration's `platform.webhookUrl`.
+        public var dispatcher = OutboxDispatcher.Configuration()
         public init() {}
     }
 
@@ -29,6 +32,7 @@ public final class GatewayServer: Sendable {
     public let http: HTTPServer
     public let databasePath: String
     let sweeper: Sweeper
+    public let dispatcher: OutboxDispatcher
 
     /// Loads and validates everything, opens the store and seeds opening pool balances once.
     /// Nothing listens until `start()`.
@@ -80,7 +84,7 @@ public final class GatewayServer: Sendable {
                                  positions: { [store, offset = config.businessDayUtcOffsetSeconds] id, now in
                                      try store.partnerPosition(funderId: id, now: now, businessDayOffsetSeconds: offset)
                                  },
-                                 testRoutes: options.testMode ? TestModeRoutes.register : nil)
+                                 testRoutes: options.testMode ? TestModeRoutes(store: store, contracts: contracts, currency: config.currency, clock: options.clock).register : nil)
         self.api = api
         var http = HTTPServer.Configuration()
         http.host = config.runtime.server.host
@@ -96,6 +100,12 @@ public final class GatewayServer: Sendable {
         self.http = HTTPServer(configuration: http, responder: try api.makeResponder(), logger: options.logger,
                                observer: { [api] m in api.observe(m) })
         sweeper = Sweeper(store: store, clock: options.clock, intervalMilliseconds: config.runtime.sweepIntervalMilliseconds, logger: options.logger)
+        // Partner connectors and the platform webhook: sends what the outbox holds (issue 6).
+        var dispatch = options.dispatcher
+        dispatch.platformWebhookURL = dispatch.platformWebhookURL ?? config.runtime.platform.webhookURL
+        dispatch.platformDestination = storeConfig.platformDestination
+        dispatcher = try OutboxDispatcher(configuration: dispatch, store: store, contracts: contracts, platformKeyId: config.runtime.platform.keyId,
+                                          platformSecret: secret, clock: options.clock, logger: options.logger, metrics: metrics)
     }
 
     /// The platform's HMAC secret: the environment variable named in configuration when set,
@@ -115,6 +125,7 @@ public final class GatewayServer: Sendable {
     public func start() throws {
         try http.start()
         sweeper.start()
+        dispatcher.start()
     }
 
     /// Graceful stop: no new connections, in-flight requests finish, background work ends, the
@@ -122,6 +133,7 @@ public final class GatewayServer: Sendable {
     public func stop() {
         http.shutdown()
         sweeper.stop()
+        dispatcher.stop()
         store.close()
     }
 }

@@ -21,6 +21,14 @@ public struct PartnerContract: Sendable {
     public var resultCodes: [String: FundingOutcome]
     /// The folder the contract was loaded from.
     public var directory: String
+    /// Test-only keys the partner simulator plays the bank with: the bank's own signing keys and
+    /// the keys that verify the gateway. Absent in a production contract.
+    public var simulatorKeys: SimulatorKeys?
+
+    public struct SimulatorKeys: Sendable {
+        public var partnerSigningKeys: SigningKeyRing
+        public var gatewayVerifyingKeys: VerifyingKeyRing
+    }
 
     public enum FundingOutcome: String, Sendable, Hashable {
         case funded, declined
@@ -88,7 +96,7 @@ public struct PartnerContract: Sendable {
 
     static func decode(_ json: JSONValue, folder: String, log: ProblemLog) -> PartnerContract? {
         guard let o = ObjectReader(json, path: "$", log: log) else { return nil }
-        o.rejectUnknown(["partnerId", "name", "licenceNumber", "signing", "endpoints", "fieldMappings", "resultCodes", "pacts"])
+        o.rejectUnknown(["partnerId", "name", "licenceNumber", "signing", "endpoints", "fieldMappings", "resultCodes", "pacts", "simulator"])
         let partnerId = o.string("partnerId", bytesMax: 64)
         if let p = partnerId, !GatewayConfig.isIdentifier(p) { log.add("$.partnerId", "must be 1-64 characters of A-Z a-z 0-9 - _") }
         if let p = partnerId, p != (folder as NSString).lastPathComponent {
@@ -136,9 +144,63 @@ public struct PartnerContract: Sendable {
                 log.add("$.resultCodes", "must map at least one code to funded and one to declined")
             }
         }
+        if let p = o.raw("pacts") {
+            if case .array(let files) = p, files.count <= 16,
+                  files.allSatisfy({ if case .string(let f) = $0 { return !f.isEmpty && !f.hasPrefix("/") && !f.contains("..") } else { return false } }) {
+            } else {
+                log.add("$.pacts", "expected an array of at most 16 relative file paths inside the contract folder")
+            }
+        }
+        var simulator: SimulatorKeys?
+        if let sim = o.object("simulator", required: false), let (scheme, _, _) = result {
+            simulator = decodeSimulator(sim, scheme: scheme, folder: folder)
+        }
         guard let partnerId, let name, let licence, let (scheme, partnerKeys, gatewayKeys) = result, let endpoints else { return nil }
+        if let b = try? endpoints.parsedBaseURL(), b.isTLS {
+            log.add("$.endpoints.baseUrl", "https needs the TLS transport, which the HTTP client does not provide yet")
+        }
         return PartnerContract(partnerId: partnerId, name: name, licenceNumber: licence, scheme: scheme, partnerKeys: partnerKeys,
-                               gatewayKeys: gatewayKeys, endpoints: endpoints, fieldMappings: mappings, resultCodes: codes, directory: folder)
+                               gatewayKeys: gatewayKeys, endpoints: endpoints, fieldMappings: mappings, resultCodes: codes, directory: folder,
+                               simulatorKeys: simulator)
+    }
+
+    /// `simulator`: `partnerKeys` (the bank's private keys) and `gatewayKeys` (verifying the gateway).
+    static func decodeSimulator(_ s: ObjectReader, scheme: SigningScheme, folder: String) -> SimulatorKeys? {
+        s.rejectUnknown(["partnerKeys", "gatewayKeys"])
+        let signing: [KeyRing<SigningKey>.Entry] = keyEntries(s, "partnerKeys", algorithm: scheme.algorithm, folder: folder) {
+            (a, m) throws(SigningError) in try SigningKey(algorithm: a, material: m)
+        }
+        let verifying: [KeyRing<VerifyingKey>.Entry] = keyEntries(s, "gatewayKeys", algorithm: scheme.algorithm, folder: folder) {
+            (a, m) throws(SigningError) in try VerifyingKey(algorithm: a, material: m)
+        }
+        do {
+            return SimulatorKeys(partnerSigningKeys: try SigningKeyRing(signing), gatewayVerifyingKeys: try VerifyingKeyRing(verifying))
+        } catch {
+            s.log.add(s.path, "key ring refused: \(error.code)")
+            return nil
+        }
+    }
+
+    static func keyEntries<K>(
+        _ s: ObjectReader, _ key: String, algorithm: SignatureAlgorithm, folder: String,
+        _ make: (SignatureAlgorithm, [UInt8]) throws(SigningError) -> K
+    ) -> [KeyRing<K>.Entry] {
+        let log = s.log
+        var entries: [KeyRing<K>.Entry] = []
+        for (path, value) in s.array(key, countMax: KeyRing<K>.entriesMax) ?? [] {
+            guard let k = ObjectReader(value, path: path, log: log) else { continue }
+            k.rejectUnknown(["keyId", "file", "env", "validFrom", "validUntil"])
+            guard let id = k.string("keyId", bytesMax: 64) else { continue }
+            let from = k.int64("validFrom", required: false, in: 0...Int64.max) ?? 0
+            let until = k.int64("validUntil", required: false, in: 0...Int64.max) ?? Int64.max
+            guard let material = KeyMaterial.read(k, folder: folder) else { continue }
+            do {
+                entries.append(KeyRing<K>.Entry(id: id, key: try make(algorithm, material), validFromSeconds: from, validUntilSeconds: until))
+            } catch {
+                log.add(k.path, "key could not be loaded for \(algorithm.rawValue): \(error.code)")
+            }
+        }
+        return entries
     }
 
     static func decodeSigning(_ s: ObjectReader, folder: String) -> (SigningScheme, VerifyingKeyRing, SigningKeyRing)? {
@@ -167,25 +229,12 @@ public struct PartnerContract: Sendable {
             }
         }
         guard let format, let algorithm else { return nil }
-        func keys<K>(_ key: String, _ make: (SignatureAlgorithm, [UInt8]) throws(SigningError) -> K) -> [KeyRing<K>.Entry] {
-            var entries: [KeyRing<K>.Entry] = []
-            for (path, value) in s.array(key, countMax: KeyRing<K>.entriesMax) ?? [] {
-                guard let k = ObjectReader(value, path: path, log: log) else { continue }
-                k.rejectUnknown(["keyId", "file", "env", "validFrom", "validUntil"])
-                guard let id = k.string("keyId", bytesMax: 64) else { continue }
-                let from = k.int64("validFrom", required: false, in: 0...Int64.max) ?? 0
-                let until = k.int64("validUntil", required: false, in: 0...Int64.max) ?? Int64.max
-                guard let material = KeyMaterial.read(k, folder: folder) else { continue }
-                do {
-                    entries.append(KeyRing<K>.Entry(id: id, key: try make(algorithm, material), validFromSeconds: from, validUntilSeconds: until))
-                } catch {
-                    log.add(k.path, "key could not be loaded for \(algorithm.rawValue): \(error.code)")
-                }
-            }
-            return entries
+        let partner: [KeyRing<VerifyingKey>.Entry] = keyEntries(s, "partnerKeys", algorithm: algorithm, folder: folder) {
+            (a, m) throws(SigningError) in try VerifyingKey(algorithm: a, material: m)
         }
-        let partner = keys("partnerKeys") { (a, m) throws(SigningError) in try VerifyingKey(algorithm: a, material: m) }
-        let gateway = keys("gatewayKeys") { (a, m) throws(SigningError) in try SigningKey(algorithm: a, material: m) }
+        let gateway: [KeyRing<SigningKey>.Entry] = keyEntries(s, "gatewayKeys", algorithm: algorithm, folder: folder) {
+            (a, m) throws(SigningError) in try SigningKey(algorithm: a, material: m)
+        }
         let scheme = SigningScheme(format: format, algorithm: algorithm, sm2: sm2, timestampToleranceSeconds: tolerance, merchantID: merchant)
         do {
             return (scheme, try VerifyingKeyRing(partner), try SigningKeyRing(gateway))

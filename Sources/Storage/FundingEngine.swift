@@ -298,6 +298,9 @@ final class FundingEngine: Sendable {
                     try adjustPartner(context, funderId: tranche.funderId, day: dayByTranche[tranche.id] ?? nil, amountMinor: -tranche.amountMinor)
                 }
                 expired.append(tranche.id)
+                if tranche.kind == .partner, tranche.state == .requested {
+                    try enqueueCancellation(context, tranche, currency: currency, reason: "expired", now: now)
+                }
             case .funded:
                 try db.execute("UPDATE tranche SET state = 'released' WHERE id = ?", [.integer(tranche.id)])
                 let (from, to) = tranche.kind == .pool
@@ -307,6 +310,7 @@ final class FundingEngine: Sendable {
                                                    from: from, to: to, currency: currency, amountMinor: tranche.amountMinor))
                 if tranche.kind == .partner {
                     try adjustPartner(context, funderId: tranche.funderId, day: nil, amountMinor: -tranche.amountMinor)
+                    try enqueueCancellation(context, tranche, currency: currency, reason: "released", now: now)
                 }
                 released.append(tranche.id)
             case .declined, .expired, .released:
@@ -321,6 +325,14 @@ final class FundingEngine: Sendable {
         try AuditLog.append(context, at: now, actor: actor, action: "loan.unfunded",
                             payload: Array("loan=\(record.loan.loanId) reason=\(reason.rawValue) expired=\(expired.count) released=\(released.count)".utf8))
         return ExpiryResult(loanId: record.loan.loanId, expiredTrancheIds: expired, releasedTrancheIds: released)
+    }
+
+    /// Tells the partner its tranche no longer stands (a funded one released because the loan
+    /// as a whole is unfunded, or a request that expired), committed with the state change.
+    /// Added for the partner connectors (issue 6); the Gateway's dispatcher sends it.
+    private func enqueueCancellation(_ context: WriteContext, _ tranche: TrancheRecord, currency: String, reason: String, now: Int64) throws {
+        let payload = "{\"type\":\"funding.cancel\",\"loanId\":\(jsonString(tranche.loanId)),\"trancheId\":\(tranche.id),\"funderId\":\(jsonString(tranche.funderId)),\"amountMinor\":\(tranche.amountMinor),\"currency\":\(jsonString(currency)),\"reason\":\(jsonString(reason))}"
+        try Outbox.enqueue(context, destination: "partner:\(tranche.funderId)", payload: Array(payload.utf8), now: now)
     }
 
     // MARK: Expiry

@@ -17,6 +17,8 @@ let usage = """
       keys       keys generate --algorithm sm2|rsa|ed25519|hmac --out DIR
       sign       Sign a request: --format F --algorithm A --key FILE ... (prints JSON)
       verify     Verify a signature: same inputs plus --signature S or --authorization H
+      partner-sim  Play a partner bank from its contract, with faults (--contract DIR --listen HOST:PORT --gateway URL)
+      contracts  contracts lint | contracts verify [--partner P] [--against URL]
       ledger     ledger verify --db FILE
       audit      audit verify --db FILE
       help       Show this help
@@ -47,6 +49,8 @@ case "audit": status = AuditCommand.run(rest)
 case "store-load": status = StoreLoadCommand.run(rest)
 case "serve": status = ServeCommand.run(rest)
 case "demo": status = DemoCommand.run(rest)
+case "partner-sim": status = PartnerSimCommand.run(rest)
+case "contracts": status = ContractsCommand.run(rest)
 default:
     writeStderr("jointlend: unknown command '\(command)'; run `jointlend --help`")
     status = 2

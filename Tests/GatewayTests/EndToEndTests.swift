@@ -8,9 +8,9 @@ import Testing
 /// The whole flow over real sockets: approved loan → plan → partner confirmation → funded loan.
 @Suite(.serialized) struct EndToEndTests {
     @Test func approvedLoanIsPlannedConfirmedAndFunded() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
-        let body = GatewayHarness.loan("E2E-1", approvedAt: h.now)
+        let body = LoopbackGateway.loan("E2E-1", approvedAt: h.now)
         let created = try await h.platform(.POST, "/v1/loans", body: body)
         #expect(created.status == 201, "\(created.text)")
         let plan = try #require(created.json)
@@ -24,7 +24,7 @@ import Testing
         let replay = try await h.platform(.POST, "/v1/loans", body: body)
         #expect(replay.status == 201 && replay.body == created.body)
         // The same id with another body: 409, nothing changes.
-        let conflict = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-1", amount: 5, approvedAt: h.now))
+        let conflict = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-1", amount: 5, approvedAt: h.now))
         #expect(conflict.status == 409 && conflict.json?["error"]?["code"] == .string("idempotency_conflict"))
 
         // Bank A confirms in its own scheme (jl1 + HMAC); its field for the outcome is "result".
@@ -33,7 +33,7 @@ import Testing
         #expect(ack.status == 200, "\(ack.text)")
         #expect(ack.json?["loanState"] == .string("funded") && ack.json?["trancheState"] == .string("funded"))
         // The ack is signed by the gateway in bank A's scheme: bank A can verify it.
-        let contract = try PartnerContract.load(file: "\(GatewayHarness.repoRoot)/Contracts/bank-a/partner.json")
+        let contract = try PartnerContract.load(file: "\(LoopbackGateway.repoRoot)/Contracts/bank-a/partner.json")
         let secret = Array(FileManager.default.contents(atPath: "\(contract.directory)/keys/shared/secret")!)
         let bankSide = try PartnerVerifier(scheme: contract.scheme, keyRing: VerifyingKeyRing([.init(id: "bank-a-2026", key: try VerifyingKey(algorithm: .hmacSHA256, material: secret))]), replayGuard: NonceReplayGuard())
         #expect(throws: Never.self) { try bankSide.verify(.response, headers: ack.headers.fields, body: ack.body, now: h.now) }
@@ -49,10 +49,10 @@ import Testing
     }
 
     @Test func declinedTrancheIsReroutedToTheFallbackFunder() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
         // An auto loan: pool-main 30% / bank-b 70% (wechatpay-v3 + RSA); fallbacks bank-a, pool-reserve.
-        let created = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-AUTO", amount: 2_000_000, product: "auto", approvedAt: h.now))
+        let created = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-AUTO", amount: 2_000_000, product: "auto", approvedAt: h.now))
         #expect(created.status == 201, "\(created.text)")
         guard case .array(let tranches)? = created.json?["tranches"], case .number(let bId)? = tranches[1]["trancheId"] else { Issue.record("\(created.text)"); return }
         #expect(tranches[1]["funderId"] == .string("bank-b"))
@@ -65,11 +65,11 @@ import Testing
     }
 
     @Test func smTwoPartnerConfirmsWithSortedParameters() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
         // Second prime-mixed loan goes to bank-c by largest deficit (60/40 after one to bank-a).
-        _ = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-P1", grade: "A", approvedAt: h.now))
-        let second = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-P2", grade: "A", approvedAt: h.now))
+        _ = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-P1", grade: "A", approvedAt: h.now))
+        let second = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-P2", grade: "A", approvedAt: h.now))
         guard case .array(let tranches)? = second.json?["tranches"], case .number(let cId)? = tranches[1]["trancheId"] else { Issue.record("\(second.text)"); return }
         #expect(tranches[1]["funderId"] == .string("bank-c"))
         let body: JSONValue = .object([("out_biz_no", .string("C-77")), ("tranche_no", .string(cId)), ("status", .string("10000"))])
@@ -80,9 +80,9 @@ import Testing
     }
 
     @Test func badInputAndBadSignaturesChangeNothing() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
-        let body = GatewayHarness.loan("E2E-BAD", approvedAt: h.now)
+        let body = LoopbackGateway.loan("E2E-BAD", approvedAt: h.now)
         // Unsigned, tampered, stale, replayed.
         #expect(try await h.send(.POST, "/v1/loans", body: body).status == 401)
         let signed = try h.platformSigner.sign(.request, method: "POST", pathAndQuery: "/v1/loans", body: body, timestamp: h.now, nonce: "nonce-tamper-0000001")
@@ -95,7 +95,7 @@ import Testing
         let negative = try await h.platform(.POST, "/v1/loans", body: Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "1000001", with: "-1").utf8))
         #expect(negative.status == 400 && negative.json?["error"]?["field"] == .string("$.amountMinor"))
         // Rejected for funding: 422 with the reason code (CN per-borrower cap).
-        let huge = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-HUGE", amount: 30_000_000, approvedAt: h.now))
+        let huge = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-HUGE", amount: 30_000_000, approvedAt: h.now))
         #expect(huge.status == 422 && huge.json?["error"]?["code"] == .string("borrower_limit_exceeded"))
         // Nothing was stored for any of them.
         #expect(try await h.platform(.GET, "/v1/loans/E2E-BAD").status == 404)
@@ -111,11 +111,11 @@ import Testing
     }
 
     @Test func operatorEndpoints() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
         #expect(try await h.send(.GET, "/healthz").status == 200)
         #expect(try await h.send(.GET, "/readyz").status == 200)
-        _ = try await h.platform(.POST, "/v1/loans", body: GatewayHarness.loan("E2E-M", approvedAt: h.now))
+        _ = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-M", approvedAt: h.now))
         let metrics = try await h.send(.GET, "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.text.contains(#"jointlend_routing_decisions_total{outcome="planned"} 1"#))

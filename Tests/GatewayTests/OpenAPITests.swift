@@ -5,10 +5,10 @@ import Testing
 @Suite(.serialized) struct OpenAPITests {
     /// The server's routes and Contracts/openapi.json's operations must be the same set.
     @Test func serverRoutesAndSpecPathsAreTheSame() async throws {
-        let h = try await GatewayHarness()
+        let h = try await LoopbackGateway()
         defer { h.stop() }
         let served = Set(try h.server.api.makeResponder().routes.map { "\($0.method.rawValue) \($0.pattern)" })
-        let data = try Data(contentsOf: URL(fileURLWithPath: "\(GatewayHarness.repoRoot)/Contracts/openapi.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(LoopbackGateway.repoRoot)/Contracts/openapi.json"))
         guard case .object(let paths)? = try JSONParser.parse(Array(data))["paths"] else { Issue.record("no paths"); return }
         var documented = Set<String>()
         for (path, item) in paths {

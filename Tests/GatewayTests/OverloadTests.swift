@@ -30,7 +30,7 @@ struct FullStore: Store {
 /// Overload and readiness, through the responder with no socket (Hummingbird's `.router` style).
 @Suite struct OverloadTests {
     @Test func fullStoreQueueAnswers503WithRetryAfterAndReadyzSaysNotReady() async throws {
-        let root = GatewayHarness.repoRoot
+        let root = LoopbackGateway.repoRoot
         let config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
         let contracts = try PartnerContract.loadAll(directory: "\(root)/Contracts")
         let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)
@@ -40,7 +40,7 @@ struct FullStore: Store {
         let responder = try api.makeResponder()
         let signer = try PartnerSigner(scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256),
                                        keyRing: SigningKeyRing([.init(id: "platform-dev-1", key: try SigningKey(algorithm: .hmacSHA256, material: secret))]))
-        let body = GatewayHarness.loan("OVER-1", approvedAt: now)
+        let body = LoopbackGateway.loan("OVER-1", approvedAt: now)
         let signed = try signer.sign(.request, method: "POST", pathAndQuery: "/v1/loans", body: body, timestamp: now, nonce: PartnerSigner.makeNonce())
         let context = RequestContext(requestID: "t-1", logger: HTTP.Logger(label: "t", logLevel: .critical))
         let response = await responder.respond(to: Request(method: .POST, path: "/v1/loans", headers: HTTPHeaders(signed.headers.map { ($0.name, $0.value) }), body: body), context: context)
@@ -54,7 +54,7 @@ struct FullStore: Store {
 
 @Suite struct RateLimitTests {
     @Test func platformOverItsRateGets429WithRetryAfter() async throws {
-        let root = GatewayHarness.repoRoot
+        let root = LoopbackGateway.repoRoot
         var config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
         config.runtime.platformRateLimit = .init(ratePerSecond: 1, burst: 2)
         let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)

@@ -6,7 +6,7 @@ import PartnerSigning
 
 /// A real gateway on a loopback port with a fresh database, and signed clients for the platform
 /// and the partners, as the end-to-end tests and the demo use them.
-final class GatewayHarness: @unchecked Sendable {
+final class LoopbackGateway: @unchecked Sendable {
     // @unchecked: fields are set once in init; the clock offset is atomic-free but only written by the test's own task.
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Contract checks for every partner folder under Contracts/: structure (lint), the offline
+# contract verification (outbound byte-identical or verifying, inbound accepted and every
+# single-field mutation rejected, mappings round-trip), the contract tests, and provider
+# verification of the gateway with the official Pact verifier (scripts/pact/verify.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build 2>&1 | grep -E "error|warning:" && { echo "build failed or has warnings"; exit 1; } || true
+BIN="$(swift build --show-bin-path)/jointlend"
+echo "== jointlend contracts lint"
+"$BIN" contracts lint
+echo "== jointlend contracts verify"
+"$BIN" contracts verify | tail -1
+echo "== contract tests"
+swift test --filter ContractTests 2>&1 | grep -E "✘|Test run" 
+swift test --skip-build --filter ContractTests 2>&1 | grep -q "Test run with .* passed" || { echo "contract tests failed"; exit 1; }
+echo "== pact provider verification"
+bash scripts/pact/verify.sh
