@@ -15,6 +15,8 @@ final class HostPool: Sendable {
         var idle: [ClientConnection] = []
         var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
+        /// Set by `closeIdle()` at shutdown: connections released afterwards are closed, not pooled.
+        var closed = false
     }
 
     private let configuration: HTTPClient.Configuration
@@ -22,6 +24,12 @@ final class HostPool: Sendable {
 
     init(configuration: HTTPClient.Configuration) {
         self.configuration = configuration
+    }
+
+    deinit {
+        // Every connection has one owner that closes it; a pool going away closes what it holds.
+        let idle = state.withLock { $0.idle }
+        for connection in idle { connection.close() }
     }
 
     /// A slot and, when one is pooled and fresh, an idle connection (`nil`: connect a new one).
@@ -69,7 +77,7 @@ final class HostPool: Sendable {
             }
             state.inUse -= 1
             if let connection {
-                if state.idle.count < configuration.idleConnectionsPerHostMax {
+                if !state.closed && state.idle.count < configuration.idleConnectionsPerHostMax {
                     state.idle.append(connection)
                 } else {
                     connection.close()
@@ -84,6 +92,7 @@ final class HostPool: Sendable {
         let idle = state.withLock { state in
             let idle = state.idle
             state.idle.removeAll()
+            state.closed = true
             return idle
         }
         for connection in idle { connection.close() }

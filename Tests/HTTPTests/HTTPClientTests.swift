@@ -140,3 +140,27 @@ private func clientRoutes(_ router: inout Router) {
         #expect(closed.0.body == Array("abc".utf8) && !closed.0.reusable)
     }
 }
+
+@Suite(.serialized) struct HTTPClientShutdownTests {
+    /// A connection released after `shutdown()` is closed rather than pooled, and a client freed
+    /// with idle connections closes them (each transport asserts it was closed).
+    @Test func connectionsReleasedAfterShutdownAreClosed() async throws {
+        let server = try startServer(routes: clientRoutes)
+        defer { server.shutdown() }
+        do {
+            let client = HTTPClient()
+            async let slow = client.execute(.init(method: .GET, host: "127.0.0.1", port: server.port, target: "/slow/200"), timeoutMilliseconds: 2_000)
+            try await Task.sleep(nanoseconds: 50_000_000)
+            client.shutdown()
+            let response = try await slow
+            #expect(response.status == 200)
+        }
+        do {
+            let client = HTTPClient()
+            _ = try await client.execute(.init(method: .GET, host: "127.0.0.1", port: server.port, target: "/slow/1"), timeoutMilliseconds: 2_000)
+            // Dropped without shutdown(): its pool's deinit closes the idle connection.
+        }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(server.connectionCount == 0)
+    }
+}
