@@ -2,10 +2,8 @@ import Synchronization
 
 /// At most `limit` holders at once; further callers wait (in order) without blocking a thread.
 ///
-/// Why it exists: `HTTPClient.execute` blocks a libdispatch worker for the whole exchange, and on
-/// Linux Swift's async tasks run on those same workers; unbounded concurrent exchanges can
-/// starve the tasks that would answer them (seconds-long stalls). Callers bound their exchanges
-/// with this until the client stops blocking workers.
+/// The dispatcher and the simulator bound their outbound calls with it: a named limit on
+/// concurrent exchanges, so a burst of due messages queues here instead of in the client.
 public final class AsyncLimiter: Sendable {
     struct State {
         var inUse = 0

@@ -31,9 +31,9 @@ public final class OutboxDispatcher: Sendable {
         public var backoffMaxSeconds: Int64 = 300
         /// Calls in flight per partner (and to the platform).
         public var concurrencyPerPartnerMax = 8
-        /// Calls in flight in all: `HTTPClient` blocks a libdispatch worker per exchange, the
-        /// workers Swift's tasks run on (see `AsyncLimiter`), so this stays small.
-        public var exchangesInFlightMax = 4
+        /// Calls in flight in all partners and the platform (each holds one of `HTTPClient`'s
+        /// exchange threads while it runs).
+        public var exchangesInFlightMax = 32
         /// A funding request accepted this long ago without a callback gets a status query.
         public var callbackOverdueSeconds: Int64 = 120
         /// A status query answered "processing" is asked again after this long.

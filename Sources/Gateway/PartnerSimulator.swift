@@ -34,8 +34,8 @@ public final class PartnerSimulator: Sendable {
         public var callbackDelayMilliseconds = 10
         public var callbackAttemptsMax = 5
         public var callbackTimeoutMilliseconds = 2_000
-        /// Callbacks in flight at once (see `AsyncLimiter` for why this is small).
-        public var callbacksInFlightMax = 4
+        /// Callbacks in flight at once.
+        public var callbacksInFlightMax = 16
         public var faults = Faults()
         public var seed: UInt64 = 1
         /// Funding requests remembered; beyond it new ones are refused with 503.

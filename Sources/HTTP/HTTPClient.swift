@@ -26,6 +26,9 @@ public final class HTTPClient: Sendable {
         public var responseBodyBytesMax: Int = 4 * 1024 * 1024
         /// Callers waiting for a slot per host:port; beyond it calls fail at once with `timeout`.
         public var waitersPerHostMax: Int = 1_024
+        /// Threads that run blocking exchanges (started on demand): the bound on exchanges in
+        /// progress across all hosts.
+        public var exchangeThreadsMax: Int = 64
 
         public init() {}
     }
@@ -61,12 +64,15 @@ public final class HTTPClient: Sendable {
     private let transportFactory: any HTTPTransportFactory
     private let pools = Mutex<[String: HostPool]>([:])
     private let isShutDown = Atomic<Bool>(false)
-    private let queue = DispatchQueue(label: "http-client", attributes: .concurrent)
+    private let exchangeThreads: ExchangeThreads
 
     public init(configuration: Configuration = Configuration(), transport: any HTTPTransportFactory = PlainTCPTransportFactory()) {
         self.configuration = configuration
         self.transportFactory = transport
+        exchangeThreads = ExchangeThreads(threadsMax: configuration.exchangeThreadsMax, name: "http-client")
     }
+
+    deinit { exchangeThreads.stop() }
 
     /// Connections opened so far (pool reuse shows as a count that stops growing).
     public var connectionsOpened: Int { opened.load(ordering: .relaxed) }
@@ -80,7 +86,7 @@ public final class HTTPClient: Sendable {
         let pool = pool(for: request.host, port: request.port)
         let leased = try await pool.acquire(deadline: deadline).get()
         let result: Result<(Response, ClientConnection?), HTTPClientError> = await withCheckedContinuation { continuation in
-            queue.async { [self] in
+            exchangeThreads.submit { [self] in
                 continuation.resume(returning: Result { () throws(HTTPClientError) in
                     try exchange(request, on: leased, deadline: deadline)
                 })
