@@ -27,12 +27,23 @@ public final class Database {
         public init() {}
     }
 
+    static let lookasideSlotBytes: Int32 = 1_200
+    static let lookasideSlotsCount: Int32 = 1_000
+
     private var handle: OpaquePointer?
     public let path: String
     private var cache: [String: Statement] = [:]
     private let cachedStatementsMax: Int
 
+    /// Process-wide settings that SQLite accepts only before it initializes, applied once
+    /// before the first connection opens.
+    private static let processSetUp: Void = {
+        // Memory statistics serialize every SQLite allocation on one global mutex; nothing here reads them.
+        _ = CSQLite_disableMemoryStatistics()
+    }()
+
     public init(path: String, configuration: Configuration = .init()) throws(DatabaseError) {
+        Self.processSetUp
         var connection: OpaquePointer?
         let flags = (configuration.readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
@@ -44,6 +55,11 @@ public final class Database {
             throw error
         }
         sqlite3_extended_result_codes(connection, 1)
+        if !configuration.readOnly {
+            // More lookaside slots than the default 100 × 1,200 bytes: a group-committed batch
+            // keeps many small objects alive, and each miss is a malloc. A failure leaves the default.
+            _ = CSQLite_setLookaside(connection, Self.lookasideSlotBytes, Self.lookasideSlotsCount)
+        }
         self.handle = connection
         self.path = path
         self.cachedStatementsMax = configuration.cachedStatementsMax
@@ -130,6 +146,8 @@ public final class Database {
     }
 
     public var changesCount: Int { Int(sqlite3_changes(connection)) }
+    /// Rows inserted, updated or deleted through this connection since it opened.
+    public var totalChangesCount: Int64 { sqlite3_total_changes64(connection) }
     public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
     /// True when no transaction is open — after COMMIT, or after SQLite rolled one back on its own.
     public var isAutocommit: Bool { sqlite3_get_autocommit(connection) != 0 }
