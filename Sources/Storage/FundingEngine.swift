@@ -166,11 +166,9 @@ final class FundingEngine: Sendable {
         guard !confirmation.serial.isEmpty, confirmation.serial.utf8.count <= 64 else {
             throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
         }
-        let key = "\(confirmation.funderId)/\(confirmation.serial)"
         let requestHash = Self.hash(confirmation)
-        switch try IdempotencyRecords.lookup(context, scope: "confirmation", key: key, requestHash: requestHash) {
-        case .replay(let stored): return try ConfirmationResult(encoded: stored)
-        case .new: break
+        if let stored = try storedConfirmation(context.db, confirmation, requestHash: requestHash) {
+            return try ConfirmationResult(encoded: stored)
         }
         let db = context.db
         let row = try db.fetchOne("""
@@ -195,14 +193,6 @@ final class FundingEngine: Sendable {
         updateTranche.bind(next.rawValue, at: 1)
         updateTranche.bind(confirmation.trancheId, at: 2)
         try updateTranche.step()
-        let insertConfirmation = try db.cachedStatement("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES (?, ?, ?, ?, ?)")
-        insertConfirmation.reset()
-        insertConfirmation.bind(confirmation.funderId, at: 1)
-        insertConfirmation.bind(confirmation.serial, at: 2)
-        insertConfirmation.bind(confirmation.trancheId, at: 3)
-        insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
-        insertConfirmation.bind(now, at: 5)
-        try insertConfirmation.step()
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
@@ -234,8 +224,34 @@ final class FundingEngine: Sendable {
         }
         try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
                             payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
-        try IdempotencyRecords.record(context, scope: "confirmation", key: key, requestHash: requestHash, response: result.encoded, now: now)
+        // The confirmation row is also the idempotency record (unique per partner and serial).
+        let insertConfirmation = try db.cachedStatement(
+            "INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at, request_hash, response) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        insertConfirmation.reset()
+        insertConfirmation.bind(confirmation.funderId, at: 1)
+        insertConfirmation.bind(confirmation.serial, at: 2)
+        insertConfirmation.bind(confirmation.trancheId, at: 3)
+        insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
+        insertConfirmation.bind(now, at: 5)
+        insertConfirmation.bind(requestHash, at: 6)
+        insertConfirmation.bind(result.encoded, at: 7)
+        try insertConfirmation.step()
         return result
+    }
+
+    /// The answer first given to this partner's serial, or nil if the serial is new. The same
+    /// serial with a different request is a conflict: nothing changes.
+    private func storedConfirmation(_ db: Database, _ confirmation: FundingConfirmation, requestHash: [UInt8]) throws -> [UInt8]? {
+        let select = try db.cachedStatement("SELECT request_hash, response FROM confirmation WHERE funder_id = ? AND serial = ?")
+        select.reset()
+        select.bind(confirmation.funderId, at: 1)
+        select.bind(confirmation.serial, at: 2)
+        defer { select.reset() }
+        guard try select.step() else { return nil }
+        guard select.blob(0) == requestHash else {
+            throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
+        }
+        return select.blob(1)
     }
 
     /// Decrements the loan's open-tranche count and returns what is left; at zero the same

@@ -37,6 +37,31 @@ import Testing
         #expect(try reopened.fetchInt64("SELECT COUNT(*) FROM pragma_table_info('loan') WHERE name = 'principal_repaid_minor'") == 1)
     }
 
+    @Test func confirmationIdempotencyRecordsMoveOntoTheirConfirmationsOnUpgrade() async throws {
+        let path = F.temporaryPath()
+        let raw = try Database(path: path)
+        var v2Only = DatabaseMigrator()
+        for migration in StoreSchema.migrator.migrations.prefix(2) { v2Only.registerMigration(migration.id) { try migration.migrate($0) } }
+        try v2Only.migrate(raw)
+        // A confirmation as the v2 code stored it: the row, and its idempotency record apart.
+        let confirmation = FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: 2, outcome: .funded)
+        let answer = ConfirmationResult(trancheId: 2, trancheState: .funded, loanId: "L-1", loanState: .funded, replacement: nil, unfundedReason: nil)
+        try raw.execute("PRAGMA foreign_keys=OFF")
+        try raw.execute("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES ('BA', 'S-1', 2, 'funded', 1)", [])
+        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('confirmation', 'BA/S-1', ?, ?, 1)",
+                        [.blob(FundingEngine.hash(confirmation)), .blob(answer.encoded)])
+        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('loan.intake', 'L-1', X'00', X'00', 1)", [])
+        raw.close()
+        let store = try SQLiteStore(configuration: F.configuration(path: path))
+        defer { store.close() }
+        #expect(try await store.confirm(confirmation, now: F.now) == answer)
+        await #expect(throws: StoreError.idempotencyConflict(scope: "confirmation", key: "BA/S-1")) {
+            _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: 4, outcome: .funded), now: F.now)
+        }
+        let scopes = try store.read { try $0.cachedStatement("SELECT scope FROM idempotency").fetchAll { $0.text(0) } }
+        #expect(scopes == ["loan.intake"])
+    }
+
     @Test func migrationsRunOnceEachInOrderAndAreRecorded() throws {
         let db = try Database(path: F.temporaryPath())
         defer { db.close() }
