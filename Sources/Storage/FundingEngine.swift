@@ -14,6 +14,9 @@ final class FundingEngine: Sendable {
 
     private var actor: String { configuration.auditActor }
 
+    /// Bounds rows read per loan; the router plans far fewer tranches than this.
+    static let tranchesPerLoanMax = 256
+
     func businessDay(_ now: Int64) -> Int64 {
         (now + configuration.businessDayOffsetSeconds) / 86_400
     }
@@ -133,8 +136,10 @@ final class FundingEngine: Sendable {
         if !stateAlreadySet {
             try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
         }
-        let pools = try db.cachedStatement("SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
-            .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.text(1), $0.int64(2)) }
+        let selectPools = try db.cachedStatement(static: "SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
+        selectPools.reset()
+        selectPools.bind(loanRow, at: 1)
+        let pools = try selectPools.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { ($0.int64(0), $0.text(1), $0.int64(2)) }
         for (trancheId, funderId, amount) in pools {
             try Ledger.post(context, .transfer(kind: "tranche.deployed", reference: "tranche:\(trancheId)", at: now,
                                                from: LedgerAccounts.poolReserved(funderId), to: LedgerAccounts.poolDeployed(funderId),
@@ -171,10 +176,13 @@ final class FundingEngine: Sendable {
             return try ConfirmationResult(encoded: stored)
         }
         let db = context.db
-        let row = try db.fetchOne("""
+        let selectTranche = try db.cachedStatement(static: """
             SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open
             FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ? AND t.kind = 'partner'
-            """, [.integer(confirmation.trancheId)]) { s -> TrancheRow? in
+            """)
+        selectTranche.reset()
+        selectTranche.bind(confirmation.trancheId, at: 1)
+        let row = try selectTranche.fetchCurrent { s -> TrancheRow? in
             guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
             return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
                               quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
@@ -188,7 +196,7 @@ final class FundingEngine: Sendable {
         if case .failure(let error) = row.state.transition(to: next) {
             throw StoreError.invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
         }
-        let updateTranche = try db.cachedStatement("UPDATE tranche SET state = ? WHERE id = ?")
+        let updateTranche = try db.cachedStatement(static: "UPDATE tranche SET state = ? WHERE id = ?")
         updateTranche.reset()
         updateTranche.bind(next.rawValue, at: 1)
         updateTranche.bind(confirmation.trancheId, at: 2)
@@ -204,11 +212,18 @@ final class FundingEngine: Sendable {
             let left = row.tranchesOpen - 1
             assert(left >= 0, "tranches_open went negative")
             if left == 0 {
-                try db.execute("UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?", [.integer(row.loanRow)])
+                let fund = try db.cachedStatement(static: "UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?")
+                fund.reset()
+                fund.bind(row.loanRow, at: 1)
+                try fund.step()
                 try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now, stateAlreadySet: true)
                 result.loanState = .funded
             } else {
-                try db.execute("UPDATE loan SET tranches_open = ? WHERE id = ?", [.integer(left), .integer(row.loanRow)])
+                let count = try db.cachedStatement(static: "UPDATE loan SET tranches_open = ? WHERE id = ?")
+                count.reset()
+                count.bind(left, at: 1)
+                count.bind(row.loanRow, at: 2)
+                try count.step()
             }
         } else {
             try adjustPartner(context, funderId: row.funderId, day: row.quotaDay, amountMinor: -row.amountMinor)
@@ -225,7 +240,7 @@ final class FundingEngine: Sendable {
         try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
                             payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
         // The confirmation row is also the idempotency record (unique per partner and serial).
-        let insertConfirmation = try db.cachedStatement(
+        let insertConfirmation = try db.cachedStatement(static:
             "INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at, request_hash, response) VALUES (?, ?, ?, ?, ?, ?, ?)")
         insertConfirmation.reset()
         insertConfirmation.bind(confirmation.funderId, at: 1)
@@ -242,7 +257,7 @@ final class FundingEngine: Sendable {
     /// The answer first given to this partner's serial, or nil if the serial is new. The same
     /// serial with a different request is a conflict: nothing changes.
     private func storedConfirmation(_ db: Database, _ confirmation: FundingConfirmation, requestHash: [UInt8]) throws -> [UInt8]? {
-        let select = try db.cachedStatement("SELECT request_hash, response FROM confirmation WHERE funder_id = ? AND serial = ?")
+        let select = try db.cachedStatement(static: "SELECT request_hash, response FROM confirmation WHERE funder_id = ? AND serial = ?")
         select.reset()
         select.bind(confirmation.funderId, at: 1)
         select.bind(confirmation.serial, at: 2)

@@ -33,6 +33,9 @@ public final class Database {
     private var handle: OpaquePointer?
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// Hot-path statements by the address of their SQL literal: hashing an address instead of
+    /// the SQL text saves about a microsecond per statement run.
+    private var staticCache: [UInt: Statement] = [:]
     private let cachedStatementsMax: Int
 
     /// Process-wide settings that SQLite accepts only before it initializes, applied once
@@ -92,6 +95,8 @@ public final class Database {
     public func close() {
         for statement in cache.values { statement.close() }
         cache.removeAll()
+        for statement in staticCache.values { statement.close() }
+        staticCache.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
     }
@@ -127,6 +132,20 @@ public final class Database {
         }
         let statement = try makeStatement(sql)
         cache[sql] = statement
+        return statement
+    }
+
+    /// `cachedStatement` for SQL written as a literal in the code (the hot path). A literal's
+    /// text lives at one address for the life of the process, so the address is its key.
+    public func cachedStatement(static sql: StaticString) throws(DatabaseError) -> Statement {
+        let key = UInt(bitPattern: sql.utf8Start)
+        if let statement = staticCache[key] { return statement }
+        if staticCache.count >= cachedStatementsMax {
+            for statement in staticCache.values { statement.close() }
+            staticCache.removeAll()
+        }
+        let statement = try makeStatement(sql.description)
+        staticCache[key] = statement
         return statement
     }
 
