@@ -171,10 +171,6 @@ final class FundingEngine: Sendable {
         guard !confirmation.serial.isEmpty, confirmation.serial.utf8.count <= 64 else {
             throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
         }
-        let requestHash = Self.hash(confirmation)
-        if let stored = try storedConfirmation(context.db, confirmation, requestHash: requestHash) {
-            return try ConfirmationResult(encoded: stored)
-        }
         let db = context.db
         let selectTranche = try db.cachedStatement(static: """
             SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open
@@ -188,14 +184,26 @@ final class FundingEngine: Sendable {
                               quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
                               tranchesOpen: s.int64(9))
         } ?? nil
-        // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
-        guard let row, row.funderId == confirmation.funderId else {
-            throw StoreError.notFound(entity: "tranche", id: String(confirmation.trancheId))
-        }
         let next: TrancheState = confirmation.outcome == .funded ? .funded : .declined
-        if case .failure(let error) = row.state.transition(to: next) {
-            throw StoreError.invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
+        // Only a tranche still waiting for its answer takes a new confirmation. Anything else may
+        // be a replay, which answers as first given; a fresh answer to an open tranche needs no
+        // lookup, as the confirmation's unique (partner, serial) catches a reused serial below.
+        let problem: StoreError?
+        if let row, row.funderId == confirmation.funderId {
+            if case .failure(let error) = row.state.transition(to: next) {
+                problem = .invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
+            } else {
+                problem = nil
+            }
+        } else {
+            // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
+            problem = .notFound(entity: "tranche", id: String(confirmation.trancheId))
         }
+        if let problem {
+            if let stored = try storedConfirmation(db, confirmation) { return try ConfirmationResult(encoded: stored) }
+            throw problem
+        }
+        guard let row else { preconditionFailure("a confirmable tranche without its row") }
         let updateTranche = try db.cachedStatement(static: "UPDATE tranche SET state = ? WHERE id = ?")
         updateTranche.reset()
         updateTranche.bind(next.rawValue, at: 1)
@@ -239,34 +247,41 @@ final class FundingEngine: Sendable {
         }
         try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
                             payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
-        // The confirmation row is also the idempotency record (unique per partner and serial).
+        // The confirmation row is also the idempotency record: unique per partner and serial,
+        // and its tranche and outcome are the request a replay must match.
         let insertConfirmation = try db.cachedStatement(static:
-            "INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at, request_hash, response) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            "INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at, response) VALUES (?, ?, ?, ?, ?, ?)")
         insertConfirmation.reset()
         insertConfirmation.bind(confirmation.funderId, at: 1)
         insertConfirmation.bind(confirmation.serial, at: 2)
         insertConfirmation.bind(confirmation.trancheId, at: 3)
         insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
         insertConfirmation.bind(now, at: 5)
-        insertConfirmation.bind(requestHash, at: 6)
-        insertConfirmation.bind(result.encoded, at: 7)
-        try insertConfirmation.step()
+        insertConfirmation.bind(result.encoded, at: 6)
+        do {
+            try insertConfirmation.step()
+        } catch {
+            // The serial was used for another tranche. This command has written already; failing
+            // it rolls it back (DatabaseWriter redoes its batch with savepoints).
+            guard error.isUniqueViolation else { throw error }
+            throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
+        }
         return result
     }
 
     /// The answer first given to this partner's serial, or nil if the serial is new. The same
-    /// serial with a different request is a conflict: nothing changes.
-    private func storedConfirmation(_ db: Database, _ confirmation: FundingConfirmation, requestHash: [UInt8]) throws -> [UInt8]? {
-        let select = try db.cachedStatement(static: "SELECT request_hash, response FROM confirmation WHERE funder_id = ? AND serial = ?")
+    /// serial for another tranche or outcome is a conflict: nothing changes.
+    private func storedConfirmation(_ db: Database, _ confirmation: FundingConfirmation) throws -> [UInt8]? {
+        let select = try db.cachedStatement(static: "SELECT tranche_id, outcome, response FROM confirmation WHERE funder_id = ? AND serial = ?")
         select.reset()
         select.bind(confirmation.funderId, at: 1)
         select.bind(confirmation.serial, at: 2)
         defer { select.reset() }
         guard try select.step() else { return nil }
-        guard select.blob(0) == requestHash else {
+        guard select.int64(0) == confirmation.trancheId, select.text(1) == confirmation.outcome.rawValue, !select.isNull(2) else {
             throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
         }
-        return select.blob(1)
+        return select.blob(2)
     }
 
     /// Decrements the loan's open-tranche count and returns what is left; at zero the same
@@ -521,15 +536,6 @@ final class FundingEngine: Sendable {
         writer.write(loan.termMonths)
         writer.write(loan.annualRateBps)
         writer.write(loan.approvedAt)
-        return SHA256.hash(writer.bytes)
-    }
-
-    static func hash(_ confirmation: FundingConfirmation) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(confirmation.funderId)
-        writer.write(confirmation.serial)
-        writer.write(confirmation.trancheId)
-        writer.write(confirmation.outcome.rawValue)
         return SHA256.hash(writer.bytes)
     }
 }

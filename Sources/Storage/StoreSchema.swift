@@ -157,14 +157,14 @@ enum StoreSchema {
         ALTER TABLE tranche ADD COLUMN principal_repaid_minor INTEGER NOT NULL DEFAULT 0;
         """
 
-    /// A confirmation row is its own idempotency record: the request's hash and the stored
-    /// answer move onto it, and the hottest command writes one row fewer. Existing records are
-    /// moved over in the same transaction, so an upgraded database answers replays as before.
+    /// A confirmation row is its own idempotency record: its tranche and outcome are the
+    /// request a replay must match, and the answer first given moves onto it, so the hottest
+    /// command writes one row fewer. Existing records are moved over in the same transaction,
+    /// so an upgraded database answers replays as before.
     private static let v3 = """
-        ALTER TABLE confirmation ADD COLUMN request_hash BLOB;
         ALTER TABLE confirmation ADD COLUMN response BLOB;
-        UPDATE confirmation SET (request_hash, response) = (
-            SELECT i.request_hash, i.response FROM idempotency i
+        UPDATE confirmation SET response = (
+            SELECT i.response FROM idempotency i
             WHERE i.scope = 'confirmation' AND i.key = confirmation.funder_id || '/' || confirmation.serial);
         DELETE FROM idempotency WHERE scope = 'confirmation';
         """

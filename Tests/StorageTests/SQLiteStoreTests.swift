@@ -48,8 +48,8 @@ import Testing
         let answer = ConfirmationResult(trancheId: 2, trancheState: .funded, loanId: "L-1", loanState: .funded, replacement: nil, unfundedReason: nil)
         try raw.execute("PRAGMA foreign_keys=OFF")
         try raw.execute("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES ('BA', 'S-1', 2, 'funded', 1)", [])
-        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('confirmation', 'BA/S-1', ?, ?, 1)",
-                        [.blob(FundingEngine.hash(confirmation)), .blob(answer.encoded)])
+        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('confirmation', 'BA/S-1', X'01', ?, 1)",
+                        [.blob(answer.encoded)])
         try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('loan.intake', 'L-1', X'00', X'00', 1)", [])
         raw.close()
         let store = try SQLiteStore(configuration: F.configuration(path: path))
