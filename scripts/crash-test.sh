@@ -4,7 +4,7 @@
 # kills it with SIGKILL at random moments, restarts it, and after every cycle checks:
 #   - every acknowledged intake and confirmation is in the database exactly once (lost: 0, duplicated: 0);
 #   - nothing is half-applied (a confirmation without its tranche change, ledger posting, audit
-#     entry or idempotency record, or the other way round);
+#     entry or idempotency record (its stored answer), or the other way round);
 #   - `jointlend ledger verify` and `jointlend audit verify` pass.
 # Usage: scripts/crash-test.sh [CYCLES]   (default 20; .ci/run uses 5). Exits non-zero on any violation.
 set -euo pipefail
@@ -53,7 +53,7 @@ SELECT
   (SELECT COUNT(*) FROM confirmation c JOIN tranche t ON t.id = c.tranche_id WHERE t.state = 'requested' OR t.state != c.outcome)
   + ABS((SELECT COUNT(*) FROM tranche WHERE kind = 'partner' AND state IN ('funded', 'declined')) - (SELECT COUNT(*) FROM confirmation))
   + ABS((SELECT COUNT(*) FROM tranche WHERE kind = 'partner' AND state = 'funded') - (SELECT COUNT(*) FROM ledger_transaction WHERE kind = 'tranche.funded'))
-  + ABS((SELECT COUNT(*) FROM confirmation) - (SELECT COUNT(*) FROM idempotency WHERE scope = 'confirmation'))
+  + (SELECT COUNT(*) FROM confirmation WHERE response IS NULL)
   + ABS((SELECT COUNT(*) FROM confirmation) - (SELECT COUNT(*) FROM audit_log WHERE action IN ('tranche.funded', 'tranche.declined')))
   + ABS((SELECT COUNT(*) FROM loan) - (SELECT COUNT(*) FROM audit_log WHERE action = 'loan.planned'))
   + ABS((SELECT COUNT(*) FROM loan WHERE state = 'funded') - (SELECT COUNT(*) FROM outbox WHERE destination = 'platform')),

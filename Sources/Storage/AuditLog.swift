@@ -65,7 +65,7 @@ public enum AuditLog {
         }
         let sequence = context.auditHead.sequence + 1
         let hash = chainHash(previous: context.auditHead.hash, sequence: sequence, at: at, actor: actor, action: action, payload: payload)
-        let insert = try context.db.cachedStatement(
+        let insert = try context.db.cachedStatement(static:
             "INSERT INTO audit_log(seq, at, actor, action, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
         insert.reset()
         insert.bind(sequence, at: 1)

@@ -14,6 +14,9 @@ final class FundingEngine: Sendable {
 
     private var actor: String { configuration.auditActor }
 
+    /// Bounds rows read per loan; the router plans far fewer tranches than this.
+    static let tranchesPerLoanMax = 256
+
     func businessDay(_ now: Int64) -> Int64 {
         (now + configuration.businessDayOffsetSeconds) / 86_400
     }
@@ -133,8 +136,10 @@ final class FundingEngine: Sendable {
         if !stateAlreadySet {
             try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
         }
-        let pools = try db.cachedStatement("SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
-            .fetchAll([.integer(loanRow)]) { ($0.int64(0), $0.text(1), $0.int64(2)) }
+        let selectPools = try db.cachedStatement(static: "SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
+        selectPools.reset()
+        selectPools.bind(loanRow, at: 1)
+        let pools = try selectPools.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { ($0.int64(0), $0.text(1), $0.int64(2)) }
         for (trancheId, funderId, amount) in pools {
             try Ledger.post(context, .transfer(kind: "tranche.deployed", reference: "tranche:\(trancheId)", at: now,
                                                from: LedgerAccounts.poolReserved(funderId), to: LedgerAccounts.poolDeployed(funderId),
@@ -166,43 +171,44 @@ final class FundingEngine: Sendable {
         guard !confirmation.serial.isEmpty, confirmation.serial.utf8.count <= 64 else {
             throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
         }
-        let key = "\(confirmation.funderId)/\(confirmation.serial)"
-        let requestHash = Self.hash(confirmation)
-        switch try IdempotencyRecords.lookup(context, scope: "confirmation", key: key, requestHash: requestHash) {
-        case .replay(let stored): return try ConfirmationResult(encoded: stored)
-        case .new: break
-        }
         let db = context.db
-        let row = try db.fetchOne("""
+        let selectTranche = try db.cachedStatement(static: """
             SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open
             FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ? AND t.kind = 'partner'
-            """, [.integer(confirmation.trancheId)]) { s -> TrancheRow? in
+            """)
+        selectTranche.reset()
+        selectTranche.bind(confirmation.trancheId, at: 1)
+        let row = try selectTranche.fetchCurrent { s -> TrancheRow? in
             guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
             return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
                               quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
                               tranchesOpen: s.int64(9))
         } ?? nil
-        // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
-        guard let row, row.funderId == confirmation.funderId else {
-            throw StoreError.notFound(entity: "tranche", id: String(confirmation.trancheId))
-        }
         let next: TrancheState = confirmation.outcome == .funded ? .funded : .declined
-        if case .failure(let error) = row.state.transition(to: next) {
-            throw StoreError.invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
+        // Only a tranche still waiting for its answer takes a new confirmation. Anything else may
+        // be a replay, which answers as first given; a fresh answer to an open tranche needs no
+        // lookup, as the confirmation's unique (partner, serial) catches a reused serial below.
+        let problem: StoreError?
+        if let row, row.funderId == confirmation.funderId {
+            if case .failure(let error) = row.state.transition(to: next) {
+                problem = .invalidTransition(entity: "tranche", id: String(confirmation.trancheId), from: error.from, to: error.to)
+            } else {
+                problem = nil
+            }
+        } else {
+            // Another partner's tranche answers "not found" too: a partner learns nothing of others' tranches.
+            problem = .notFound(entity: "tranche", id: String(confirmation.trancheId))
         }
-        let updateTranche = try db.cachedStatement("UPDATE tranche SET state = ? WHERE id = ?")
+        if let problem {
+            if let stored = try storedConfirmation(db, confirmation) { return try ConfirmationResult(encoded: stored) }
+            throw problem
+        }
+        guard let row else { preconditionFailure("a confirmable tranche without its row") }
+        let updateTranche = try db.cachedStatement(static: "UPDATE tranche SET state = ? WHERE id = ?")
         updateTranche.reset()
         updateTranche.bind(next.rawValue, at: 1)
         updateTranche.bind(confirmation.trancheId, at: 2)
         try updateTranche.step()
-        let insertConfirmation = try db.cachedStatement("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES (?, ?, ?, ?, ?)")
-        insertConfirmation.reset()
-        insertConfirmation.bind(confirmation.funderId, at: 1)
-        insertConfirmation.bind(confirmation.serial, at: 2)
-        insertConfirmation.bind(confirmation.trancheId, at: 3)
-        insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
-        insertConfirmation.bind(now, at: 5)
-        try insertConfirmation.step()
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
@@ -214,11 +220,18 @@ final class FundingEngine: Sendable {
             let left = row.tranchesOpen - 1
             assert(left >= 0, "tranches_open went negative")
             if left == 0 {
-                try db.execute("UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?", [.integer(row.loanRow)])
+                let fund = try db.cachedStatement(static: "UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?")
+                fund.reset()
+                fund.bind(row.loanRow, at: 1)
+                try fund.step()
                 try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now, stateAlreadySet: true)
                 result.loanState = .funded
             } else {
-                try db.execute("UPDATE loan SET tranches_open = ? WHERE id = ?", [.integer(left), .integer(row.loanRow)])
+                let count = try db.cachedStatement(static: "UPDATE loan SET tranches_open = ? WHERE id = ?")
+                count.reset()
+                count.bind(left, at: 1)
+                count.bind(row.loanRow, at: 2)
+                try count.step()
             }
         } else {
             try adjustPartner(context, funderId: row.funderId, day: row.quotaDay, amountMinor: -row.amountMinor)
@@ -234,8 +247,41 @@ final class FundingEngine: Sendable {
         }
         try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
                             payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
-        try IdempotencyRecords.record(context, scope: "confirmation", key: key, requestHash: requestHash, response: result.encoded, now: now)
+        // The confirmation row is also the idempotency record: unique per partner and serial,
+        // and its tranche and outcome are the request a replay must match.
+        let insertConfirmation = try db.cachedStatement(static:
+            "INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at, response) VALUES (?, ?, ?, ?, ?, ?)")
+        insertConfirmation.reset()
+        insertConfirmation.bind(confirmation.funderId, at: 1)
+        insertConfirmation.bind(confirmation.serial, at: 2)
+        insertConfirmation.bind(confirmation.trancheId, at: 3)
+        insertConfirmation.bind(confirmation.outcome.rawValue, at: 4)
+        insertConfirmation.bind(now, at: 5)
+        insertConfirmation.bind(result.encoded, at: 6)
+        do {
+            try insertConfirmation.step()
+        } catch {
+            // The serial was used for another tranche. This command has written already; failing
+            // it rolls it back (DatabaseWriter redoes its batch with savepoints).
+            guard error.isUniqueViolation else { throw error }
+            throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
+        }
         return result
+    }
+
+    /// The answer first given to this partner's serial, or nil if the serial is new. The same
+    /// serial for another tranche or outcome is a conflict: nothing changes.
+    private func storedConfirmation(_ db: Database, _ confirmation: FundingConfirmation) throws -> [UInt8]? {
+        let select = try db.cachedStatement(static: "SELECT tranche_id, outcome, response FROM confirmation WHERE funder_id = ? AND serial = ?")
+        select.reset()
+        select.bind(confirmation.funderId, at: 1)
+        select.bind(confirmation.serial, at: 2)
+        defer { select.reset() }
+        guard try select.step() else { return nil }
+        guard select.int64(0) == confirmation.trancheId, select.text(1) == confirmation.outcome.rawValue, !select.isNull(2) else {
+            throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
+        }
+        return select.blob(2)
     }
 
     /// Decrements the loan's open-tranche count and returns what is left; at zero the same
@@ -502,15 +548,6 @@ final class FundingEngine: Sendable {
         writer.write(loan.termMonths)
         writer.write(loan.annualRateBps)
         writer.write(loan.approvedAt)
-        return SHA256.hash(writer.bytes)
-    }
-
-    static func hash(_ confirmation: FundingConfirmation) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.write(confirmation.funderId)
-        writer.write(confirmation.serial)
-        writer.write(confirmation.trancheId)
-        writer.write(confirmation.outcome.rawValue)
         return SHA256.hash(writer.bytes)
     }
 }

@@ -51,6 +51,12 @@ public enum Ledger {
         guard transaction.postings.count >= 2, transaction.postings.count <= postingsPerTransactionMax else {
             throw .invalidCommand(field: "ledger.postings", reason: "must hold 2...\(postingsPerTransactionMax) postings")
         }
+        // The common case, a transfer between two accounts in one currency, needs no table of sums.
+        if transaction.postings.count == 2, transaction.postings[0].currency == transaction.postings[1].currency,
+           isValid(transaction.postings[0]), isValid(transaction.postings[1]) {
+            let (sum, overflow) = transaction.postings[0].amountMinor.addingReportingOverflow(transaction.postings[1].amountMinor)
+            if !overflow && sum == 0 { return }
+        }
         var sums: [String: Int64] = [:]
         for (index, posting) in transaction.postings.enumerated() {
             guard !posting.account.isEmpty, posting.account.utf8.count <= accountBytesMax else {
@@ -73,12 +79,17 @@ public enum Ledger {
         }
     }
 
+    private static func isValid(_ posting: LedgerPosting) -> Bool {
+        !posting.account.isEmpty && posting.account.utf8.count <= accountBytesMax && posting.amountMinor != 0
+            && posting.currency.utf8.count == 3 && posting.currency.utf8.allSatisfy { $0 >= 65 && $0 <= 90 }
+    }
+
     /// Validates and records `transaction` inside the current write transaction.
     @discardableResult
     static func post(_ context: WriteContext, _ transaction: LedgerTransaction) throws -> Int64 {
         try validate(transaction)
         let db = context.db
-        let insertTransaction = try db.cachedStatement("INSERT INTO ledger_transaction(kind, reference, at) VALUES (?, ?, ?)")
+        let insertTransaction = try db.cachedStatement(static: "INSERT INTO ledger_transaction(kind, reference, at) VALUES (?, ?, ?)")
         insertTransaction.reset()
         insertTransaction.bind(transaction.kind, at: 1)
         insertTransaction.bind(transaction.reference, at: 2)
@@ -87,7 +98,7 @@ public enum Ledger {
         let transactionID = db.lastInsertedRowID
         // Two-legged transfers, the common case, go in as one two-row INSERT.
         if transaction.postings.count == 2 {
-            let insertPair = try db.cachedStatement(
+            let insertPair = try db.cachedStatement(static:
                 "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5)")
             let first = try accountID(context, code: transaction.postings[0].account, currency: transaction.postings[0].currency)
             let second = try accountID(context, code: transaction.postings[1].account, currency: transaction.postings[1].currency)
@@ -102,7 +113,7 @@ public enum Ledger {
             context.addToBalance(account: second, amountMinor: transaction.postings[1].amountMinor)
             return transactionID
         }
-        let insertPosting = try db.cachedStatement("INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
+        let insertPosting = try db.cachedStatement(static: "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
         for posting in transaction.postings {
             let account = try accountID(context, code: posting.account, currency: posting.currency)
             insertPosting.reset()

@@ -55,7 +55,7 @@ enum Outbox {
         guard payload.count <= payloadBytesMax else {
             throw StoreError.invalidCommand(field: "outbox.payload", reason: "must be at most \(payloadBytesMax) bytes")
         }
-        let insert = try context.db.cachedStatement(
+        let insert = try context.db.cachedStatement(static:
             "INSERT INTO outbox(destination, payload, attempts, next_attempt_at, state) VALUES (?, ?, 0, ?, 0)")
         insert.reset()
         insert.bind(destination, at: 1)

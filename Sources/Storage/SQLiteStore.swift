@@ -78,6 +78,9 @@ public final class SQLiteStore: Store {
         return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
     }
 
+    /// Batches the writer ran again with a savepoint per command (a command failed after writing).
+    public var writerRedoneBatchesCount: Int { writer.currentStatistics.redoneBatches }
+
     // MARK: Store
 
     public func intake(_ loan: Loan, now: Int64) async throws -> IntakeResult {

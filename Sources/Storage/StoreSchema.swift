@@ -4,6 +4,7 @@ enum StoreSchema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-core") { db in try db.execute(v1) }
         migrator.registerMigration("v2-repayments") { db in try db.execute(v2) }
+        migrator.registerMigration("v3-confirmation-idempotency") { db in try db.execute(v3) }
         return migrator
     }
 
@@ -154,5 +155,17 @@ enum StoreSchema {
         ) WITHOUT ROWID;
         ALTER TABLE loan ADD COLUMN principal_repaid_minor INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE tranche ADD COLUMN principal_repaid_minor INTEGER NOT NULL DEFAULT 0;
+        """
+
+    /// A confirmation row is its own idempotency record: its tranche and outcome are the
+    /// request a replay must match, and the answer first given moves onto it, so the hottest
+    /// command writes one row fewer. Existing records are moved over in the same transaction,
+    /// so an upgraded database answers replays as before.
+    private static let v3 = """
+        ALTER TABLE confirmation ADD COLUMN response BLOB;
+        UPDATE confirmation SET response = (
+            SELECT i.response FROM idempotency i
+            WHERE i.scope = 'confirmation' AND i.key = confirmation.funder_id || '/' || confirmation.serial);
+        DELETE FROM idempotency WHERE scope = 'confirmation';
         """
 }

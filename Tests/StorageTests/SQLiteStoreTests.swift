@@ -37,6 +37,31 @@ import Testing
         #expect(try reopened.fetchInt64("SELECT COUNT(*) FROM pragma_table_info('loan') WHERE name = 'principal_repaid_minor'") == 1)
     }
 
+    @Test func confirmationIdempotencyRecordsMoveOntoTheirConfirmationsOnUpgrade() async throws {
+        let path = F.temporaryPath()
+        let raw = try Database(path: path)
+        var v2Only = DatabaseMigrator()
+        for migration in StoreSchema.migrator.migrations.prefix(2) { v2Only.registerMigration(migration.id) { try migration.migrate($0) } }
+        try v2Only.migrate(raw)
+        // A confirmation as the v2 code stored it: the row, and its idempotency record apart.
+        let confirmation = FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: 2, outcome: .funded)
+        let answer = ConfirmationResult(trancheId: 2, trancheState: .funded, loanId: "L-1", loanState: .funded, replacement: nil, unfundedReason: nil)
+        try raw.execute("PRAGMA foreign_keys=OFF")
+        try raw.execute("INSERT INTO confirmation(funder_id, serial, tranche_id, outcome, at) VALUES ('BA', 'S-1', 2, 'funded', 1)", [])
+        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('confirmation', 'BA/S-1', X'01', ?, 1)",
+                        [.blob(answer.encoded)])
+        try raw.execute("INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES ('loan.intake', 'L-1', X'00', X'00', 1)", [])
+        raw.close()
+        let store = try SQLiteStore(configuration: F.configuration(path: path))
+        defer { store.close() }
+        #expect(try await store.confirm(confirmation, now: F.now) == answer)
+        await #expect(throws: StoreError.idempotencyConflict(scope: "confirmation", key: "BA/S-1")) {
+            _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: 4, outcome: .funded), now: F.now)
+        }
+        let scopes = try store.read { try $0.cachedStatement("SELECT scope FROM idempotency").fetchAll { $0.text(0) } }
+        #expect(scopes == ["loan.intake"])
+    }
+
     @Test func migrationsRunOnceEachInOrderAndAreRecorded() throws {
         let db = try Database(path: F.temporaryPath())
         defer { db.close() }
@@ -131,6 +156,44 @@ import Testing
         #expect(try await store.balance(account: "x") == -2)
         let actions = try store.read { try $0.cachedStatement("SELECT action FROM audit_log ORDER BY seq").fetchAll { $0.text(0) } }
         #expect(actions == ["good1", "good2"])
+        // The bad command had written before failing: its batch ran again with savepoints.
+        #expect(store.writerRedoneBatchesCount == 1)
+        #expect(try await store.verifyAudit() == nil)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
+    @Test func commandFailingBeforeAnyWriteLeavesItsBatchUnrepeated() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        let gate = Gate()
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        try await gate.untilEntered()
+        struct Refused: Error {}
+        let runs = Counter()
+        let good1 = Task { try await store.write { ctx -> Int64 in
+            runs.increment()
+            return try Ledger.post(ctx, .transfer(kind: "t", reference: "1", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1))
+        } }
+        while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+        // Reads, then refuses: nothing to undo, so the batch goes on without a second run.
+        let refused = Task { try await store.write { ctx -> Int64 in
+            _ = try Ledger.balance(ctx, account: "y")
+            throw Refused()
+        } }
+        while store.queuedCommandsCount < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let good2 = Task { try await store.write { ctx -> Int64 in
+            try AuditLog.append(ctx, at: 3, actor: "t", action: "good2", payload: [])
+            return try Ledger.post(ctx, .transfer(kind: "t", reference: "2", at: 0, from: "x", to: "y", currency: "CNY", amountMinor: 1))
+        } }
+        while store.queuedCommandsCount < 3 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.open()
+        try await blocker.value
+        _ = try await good1.value
+        await #expect(throws: Refused.self) { _ = try await refused.value }
+        _ = try await good2.value
+        #expect(runs.value == 1)
+        #expect(store.writerRedoneBatchesCount == 0)
+        #expect(try await store.balance(account: "y") == 2)
         #expect(try await store.verifyAudit() == nil)
         #expect(try await store.verifyLedger() == nil)
     }
@@ -228,6 +291,15 @@ import Testing
         #expect(try await store.loan(id: "L-1")?.state == .awaitingFunding)
         store.close()
     }
+}
+
+/// Counts how often a job body ran (a redone batch runs its jobs twice).
+final class Counter: @unchecked Sendable {
+    // @unchecked: `count` is guarded by `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
 /// Holds the writer thread until a test opens it (a blocking wait is the point: it stands for a

@@ -112,6 +112,9 @@ import Testing
             _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: t2.id, outcome: .funded), now: F.now)
         }
         #expect(try await store.loan(id: "L-2")?.tranches.map(\.state) == [.funded, .requested])
+        #expect(try await store.balance(account: LedgerAccounts.partnerDeployed(F.bankA)) == 700_000)
+        #expect(try await store.verifyLedger() == nil)
+        #expect(try await store.verifyAudit() == nil)
         // A second, different serial for an already funded tranche is an illegal transition.
         await #expect(throws: StoreError.invalidTransition(entity: "tranche", id: String(t1.id), from: "funded", to: "funded")) {
             _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-9", trancheId: t1.id, outcome: .funded), now: F.now)

@@ -27,12 +27,26 @@ public final class Database {
         public init() {}
     }
 
+    static let lookasideSlotBytes: Int32 = 1_200
+    static let lookasideSlotsCount: Int32 = 1_000
+
     private var handle: OpaquePointer?
     public let path: String
     private var cache: [String: Statement] = [:]
+    /// Hot-path statements by the address of their SQL literal: hashing an address instead of
+    /// the SQL text saves about a microsecond per statement run.
+    private var staticCache: [UInt: Statement] = [:]
     private let cachedStatementsMax: Int
 
+    /// Process-wide settings that SQLite accepts only before it initializes, applied once
+    /// before the first connection opens.
+    private static let processSetUp: Void = {
+        // Memory statistics serialize every SQLite allocation on one global mutex; nothing here reads them.
+        _ = CSQLite_disableMemoryStatistics()
+    }()
+
     public init(path: String, configuration: Configuration = .init()) throws(DatabaseError) {
+        Self.processSetUp
         var connection: OpaquePointer?
         let flags = (configuration.readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE))
             | SQLITE_OPEN_NOMUTEX
@@ -44,6 +58,11 @@ public final class Database {
             throw error
         }
         sqlite3_extended_result_codes(connection, 1)
+        if !configuration.readOnly {
+            // More lookaside slots than the default 100 × 1,200 bytes: a group-committed batch
+            // keeps many small objects alive, and each miss is a malloc. A failure leaves the default.
+            _ = CSQLite_setLookaside(connection, Self.lookasideSlotBytes, Self.lookasideSlotsCount)
+        }
         self.handle = connection
         self.path = path
         self.cachedStatementsMax = configuration.cachedStatementsMax
@@ -76,6 +95,8 @@ public final class Database {
     public func close() {
         for statement in cache.values { statement.close() }
         cache.removeAll()
+        for statement in staticCache.values { statement.close() }
+        staticCache.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
     }
@@ -114,6 +135,20 @@ public final class Database {
         return statement
     }
 
+    /// `cachedStatement` for SQL written as a literal in the code (the hot path). A literal's
+    /// text lives at one address for the life of the process, so the address is its key.
+    public func cachedStatement(static sql: StaticString) throws(DatabaseError) -> Statement {
+        let key = UInt(bitPattern: sql.utf8Start)
+        if let statement = staticCache[key] { return statement }
+        if staticCache.count >= cachedStatementsMax {
+            for statement in staticCache.values { statement.close() }
+            staticCache.removeAll()
+        }
+        let statement = try makeStatement(sql.description)
+        staticCache[key] = statement
+        return statement
+    }
+
     /// Runs `sql` once with `arguments` through the statement cache.
     public func execute(_ sql: String, _ arguments: [DatabaseValue]) throws(DatabaseError) {
         try cachedStatement(sql).execute(arguments)
@@ -130,6 +165,8 @@ public final class Database {
     }
 
     public var changesCount: Int { Int(sqlite3_changes(connection)) }
+    /// Rows inserted, updated or deleted through this connection since it opened.
+    public var totalChangesCount: Int64 { sqlite3_total_changes64(connection) }
     public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
     /// True when no transaction is open — after COMMIT, or after SQLite rolled one back on its own.
     public var isAutocommit: Bool { sqlite3_get_autocommit(connection) != 0 }

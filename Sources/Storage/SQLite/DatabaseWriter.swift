@@ -1,9 +1,10 @@
 import Foundation
 
 /// The one writer: a thread that owns the write connection. Callers queue work (bounded); the
-/// thread takes up to `batchCommandsMax` jobs into one transaction, runs each inside its own
-/// SAVEPOINT (a failing job rolls back only itself), commits, and only then answers every job,
-/// so an answer means the effect is durable.
+/// thread takes up to `batchCommandsMax` jobs into one transaction (a failing job undoes only
+/// itself, see `process`), commits, and only then answers every job, so an answer means the
+/// effect is durable. A job may run twice before it is answered, so it must be a function of
+/// the database and its inputs alone.
 final class DatabaseWriter: @unchecked Sendable {
     // @unchecked: all mutable state below is guarded by `condition`; the context is touched
     // only by the writer thread.
@@ -43,6 +44,9 @@ final class DatabaseWriter: @unchecked Sendable {
         var busyNanoseconds: UInt64 = 0
         /// CPU time the writer thread spent in batches.
         var cpuNanoseconds: UInt64 = 0
+        /// Batches run a second time, with a savepoint per command, because a command failed
+        /// after changing rows.
+        var redoneBatches = 0
     }
 
     private var statistics = Statistics()
@@ -139,27 +143,21 @@ final class DatabaseWriter: @unchecked Sendable {
         return batch
     }
 
+    /// Runs the batch optimistically without a savepoint per command: a SAVEPOINT copies every
+    /// page a command first touches into its sub-journal, which cost the writer more than most
+    /// commands' own statements. A command that fails before changing a row needs no undo. A
+    /// command that fails after changing rows cannot be undone alone, so the transaction is
+    /// rolled back and the batch run again with a savepoint per command (the exact path).
     private func process(_ batch: [any WriteJob]) {
         let db = context.db
         do {
-            try db.cachedStatement("BEGIN IMMEDIATE").execute()
-            let savepoint = try db.cachedStatement("SAVEPOINT command")
-            let release = try db.cachedStatement("RELEASE command")
-            let rollback = try db.cachedStatement("ROLLBACK TO command")
-            for job in batch {
-                try savepoint.execute()
-                context.commandWillBegin()
-                if !job.perform(context) {
-                    // An error inside a statement can make SQLite roll back the whole transaction
-                    // (SQLITE_FULL, SQLITE_IOERR): then every job of the batch is lost, not just this one.
-                    guard !db.isAutocommit else { throw job.failure ?? StoreError.closed }
-                    try rollback.execute()
-                    context.commandDidRollBack()
-                }
-                try release.execute()
+            if try !attempt(batch, savepointPerCommand: false) {
+                condition.lock()
+                statistics.redoneBatches += 1
+                condition.unlock()
+                let committed = try attempt(batch, savepointPerCommand: true)
+                assert(committed, "a batch with savepoints always commits or throws")
             }
-            try context.batchWillCommit()
-            try db.cachedStatement("COMMIT").execute()
         } catch {
             if !db.isAutocommit { try? db.execute("ROLLBACK") }
             context.batchDidRollBack()
@@ -168,6 +166,38 @@ final class DatabaseWriter: @unchecked Sendable {
             return
         }
         for job in batch { job.finish(batchError: nil) }
+    }
+
+    /// One try at committing `batch`; false when, without savepoints, a command failed after
+    /// changing rows (the transaction has then been rolled back and nothing is committed).
+    private func attempt(_ batch: [any WriteJob], savepointPerCommand: Bool) throws -> Bool {
+        let db = context.db
+        try db.cachedStatement("BEGIN IMMEDIATE").execute()
+        let savepoint = try db.cachedStatement("SAVEPOINT command")
+        let release = try db.cachedStatement("RELEASE command")
+        let rollback = try db.cachedStatement("ROLLBACK TO command")
+        for job in batch {
+            if savepointPerCommand { try savepoint.execute() }
+            context.commandWillBegin()
+            let changesBefore = db.totalChangesCount
+            if !job.perform(context) {
+                // An error inside a statement can make SQLite roll back the whole transaction
+                // (SQLITE_FULL, SQLITE_IOERR): then every job of the batch is lost, not just this one.
+                guard !db.isAutocommit else { throw job.failure ?? StoreError.closed }
+                if savepointPerCommand {
+                    try rollback.execute()
+                } else if db.totalChangesCount != changesBefore {
+                    try db.cachedStatement("ROLLBACK").execute()
+                    context.batchDidRollBack()
+                    return false
+                }
+                context.commandDidRollBack()
+            }
+            if savepointPerCommand { try release.execute() }
+        }
+        try context.batchWillCommit()
+        try db.cachedStatement("COMMIT").execute()
+        return true
     }
 }
 

@@ -115,6 +115,21 @@ public final class Statement {
         return rows
     }
 
+    /// `fetchOne` for a statement the caller has reset and bound itself (no argument array).
+    public func fetchCurrent<T>(_ row: (Statement) throws -> T) throws -> T? {
+        defer { sqlite3_reset(live) }
+        guard try step() else { return nil }
+        return try row(self)
+    }
+
+    /// `fetchAll` for a statement the caller has reset and bound itself (no argument array).
+    public func fetchAllCurrent<T>(rowsMax: Int, _ row: (Statement) throws -> T) throws -> [T] {
+        defer { sqlite3_reset(live) }
+        var rows: [T] = []
+        while rows.count < rowsMax, try step() { rows.append(try row(self)) }
+        return rows
+    }
+
     // MARK: Columns (indices start at 0, as in SQLite)
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(live, column) == SQLITE_NULL }
