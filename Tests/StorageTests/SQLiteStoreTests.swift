@@ -198,6 +198,43 @@ import Testing
         #expect(try await store.verifyLedger() == nil)
     }
 
+    @Test func reusedSerialInABatchOfConfirmationsFailsAloneAndLeavesNothing() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        try await store.depositToPool(funderId: F.pool, amountMinor: F.poolCapitalMinor, reference: "seed", now: F.now)
+        var tranches: [TrancheRecord] = []
+        for i in 1...3 {
+            let planned = try await store.intake(F.loan("L-\(i)", borrower: "b-\(i)"), now: F.now)
+            tranches.append(try #require(planned.tranches.first { $0.kind == .partner }))
+        }
+        let ids = tranches.map(\.id)
+        _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: ids[0], outcome: .funded), now: F.now)
+        let gate = Gate()
+        let blocker = Task { try await store.write { _ in gate.wait() } }
+        try await gate.untilEntered()
+        // One batch: a good confirmation, one that reuses S-1 for an open tranche (found only by
+        // the unique key, after the command has written), and another good one.
+        let good1 = Task { try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-2", trancheId: ids[1], outcome: .funded), now: F.now) }
+        while store.queuedCommandsCount < 1 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let reused = Task { try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-1", trancheId: ids[2], outcome: .funded), now: F.now) }
+        while store.queuedCommandsCount < 2 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let good2 = Task { try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-3", trancheId: ids[2], outcome: .funded), now: F.now) }
+        while store.queuedCommandsCount < 3 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.open()
+        try await blocker.value
+        #expect(try await good1.value.loanState == .funded)
+        await #expect(throws: StoreError.idempotencyConflict(scope: "confirmation", key: "BA/S-1")) { _ = try await reused.value }
+        #expect(try await good2.value.loanState == .funded)
+        #expect(store.writerRedoneBatchesCount == 1)
+        #expect(try await store.balance(account: LedgerAccounts.partnerDeployed(F.bankA)) == 3 * 700_000)
+        let serials = try store.read { try $0.cachedStatement("SELECT serial FROM confirmation ORDER BY serial").fetchAll { $0.text(0) } }
+        #expect(serials == ["S-1", "S-2", "S-3"])
+        let funded = try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM ledger_transaction WHERE kind = 'tranche.funded'") }
+        #expect(funded == 3)
+        #expect(try await store.verifyLedger() == nil)
+        #expect(try await store.verifyAudit() == nil)
+    }
+
     @Test func commandsArrivingWithinTheWindowShareOneTransaction() async throws {
         var configuration = F.configuration()
         configuration.batchCommandsMax = 8
