@@ -75,7 +75,9 @@ public final class GatewayAPI: Sendable {
 
     public func makeResponder() throws -> RouterResponder {
         var router = HTTP.Router()
-        router.onSync(.GET, "/healthz") { _, _ in Response.json(#"{"status":"ok"}"#) }
+        // Built once: liveness probes and load balancers call this constantly.
+        let healthy = Response.json(#"{"status":"ok"}"#)
+        router.onSync(.GET, "/healthz") { _, _ in healthy }
         router.get("/readyz") { [self] _, _ in
             if let problem = readiness() {
                 throw HTTPError(.serviceUnavailable, code: "not_ready", message: problem, headers: ["Retry-After": "1"])
