@@ -41,4 +41,30 @@ enum ConfirmationCodec {
         }
         return FundingConfirmation(funderId: contract.partnerId, serial: serial, trancheId: trancheId, outcome: outcome == .funded ? .funded : .declined)
     }
+
+    /// What the partner says about the tranche besides its answer: its loan, amount and currency,
+    /// each when present. They must agree with the tranche; an amount that differs is never booked.
+    struct Stated: Sendable {
+        var loanId: String?
+        var amountMinor: Int64?
+        var currency: String?
+    }
+
+    static func stated(_ body: [UInt8], contract: PartnerContract) throws(HTTPError) -> Stated {
+        guard let json = try? JSONParser.parse(body) else { return Stated() }
+        var out = Stated()
+        let amountName = contract.partnerField("amountMinor")
+        switch json[amountName] {
+        case nil, .null?: break
+        case .number(let n)?: out.amountMinor = Int64(n)
+        case .string(let t)?: out.amountMinor = Int64(t)
+        default: break
+        }
+        if json[amountName] != nil, json[amountName] != .null, out.amountMinor == nil {
+            throw HTTPError(.badRequest, code: "invalid_field", message: "expected an integer amount in minor units", field: "$.\(amountName)")
+        }
+        if case .string(let l)? = json[contract.partnerField("loanId")] { out.loanId = l }
+        if case .string(let c)? = json[contract.partnerField("currency")] { out.currency = c }
+        return out
+    }
 }

@@ -12,6 +12,8 @@ public final class GatewayAPI: Sendable {
     public let store: any Store
     /// Positions read the SQLite store directly (a PostgreSQL store will offer the same read).
     let positions: (@Sendable (String, Int64) throws -> PartnerPosition)?
+    /// The facts a confirmation's stated loan, amount and currency are checked against.
+    let trancheFacts: (@Sendable (Int64) throws -> TrancheFacts?)?
     public let contracts: [String: PartnerContract]
     public let metrics: Metrics
     let platformVerifier: PartnerVerifier
@@ -30,6 +32,7 @@ public final class GatewayAPI: Sendable {
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         readiness: @escaping @Sendable () -> String? = { nil },
         positions: (@Sendable (String, Int64) throws -> PartnerPosition)? = nil,
+        trancheFacts: (@Sendable (Int64) throws -> TrancheFacts?)? = nil,
         testRoutes: (@Sendable (inout HTTP.Router) -> Void)? = nil
     ) throws {
         self.config = config
@@ -39,6 +42,7 @@ public final class GatewayAPI: Sendable {
         self.readiness = readiness
         self.testRoutes = testRoutes
         self.positions = positions
+        self.trancheFacts = trancheFacts
         var byId: [String: PartnerContract] = [:]
         for c in contracts { byId[c.partnerId] = c }
         self.contracts = byId
@@ -197,6 +201,7 @@ public final class GatewayAPI: Sendable {
         }
         try rateLimiter.check(callerID: "partner:\(contract.partnerId)")
         let confirmation = try ConfirmationCodec.decode(req.body, contract: contract)
+        try checkStatedFacts(req.body, confirmation, contract: contract)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
         metrics.increment("jointlend_confirmations_total", [("partner", contract.partnerId), ("outcome", confirmation.outcome.rawValue)])
         ctx.logger.info("confirmation applied", metadata: ["partner.id": contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
@@ -208,6 +213,20 @@ public final class GatewayAPI: Sendable {
         if let r = result.replacement { members.append(("replacement", Self.encode(r))) }
         if let u = result.unfundedReason { members.append(("unfundedReason", .string(u.rawValue))) }
         return try signedResponse(.object(members), contract: contract, now: now)
+    }
+
+    /// A partner that states the tranche's loan, amount or currency must state them right: an
+    /// amount that differs is answered 409 `confirmation_mismatch` and nothing is applied.
+    func checkStatedFacts(_ body: [UInt8], _ c: FundingConfirmation, contract: PartnerContract) throws {
+        let stated = try ConfirmationCodec.stated(body, contract: contract)
+        guard stated.amountMinor != nil || stated.loanId != nil || stated.currency != nil,
+              let facts = try trancheFacts?(c.trancheId), facts.funderId == contract.partnerId else { return }
+        func mismatch(_ field: String) -> HTTPError {
+            HTTPError(.conflict, code: "confirmation_mismatch", message: "does not match the tranche", field: "$.\(contract.partnerField(field))")
+        }
+        if let a = stated.amountMinor, a != facts.amountMinor { throw mismatch("amountMinor") }
+        if let l = stated.loanId, l != facts.loanId { throw mismatch("loanId") }
+        if let cur = stated.currency, cur != facts.currency { throw mismatch("currency") }
     }
 
     /// Signs an ack in the partner's scheme: headers for `jl1`/`wechatpay-v3`, parameters added to

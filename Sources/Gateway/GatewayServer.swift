@@ -84,6 +84,7 @@ public final class GatewayServer: Sendable {
                                  positions: { [store, offset = config.businessDayUtcOffsetSeconds] id, now in
                                      try store.partnerPosition(funderId: id, now: now, businessDayOffsetSeconds: offset)
                                  },
+                                 trancheFacts: { [store] id in try store.trancheFacts(id: id) },
                                  testRoutes: options.testMode ? TestModeRoutes(store: store, contracts: contracts, currency: config.currency, clock: options.clock).register : nil)
         self.api = api
         var http = HTTPServer.Configuration()

@@ -34,3 +34,33 @@ extension SQLiteStore {
         try read { db in try db.fetchInt64("SELECT COUNT(*) FROM outbox WHERE state IN (0, 2)") ?? 0 }
     }
 }
+
+/// What a partner's confirmation must agree with: the tranche's funder, loan, amount and currency.
+public struct TrancheFacts: Sendable, Hashable {
+    public var funderId: String
+    public var loanId: String
+    public var amountMinor: Int64
+    public var currency: String
+
+    public init(funderId: String, loanId: String, amountMinor: Int64, currency: String) {
+        self.funderId = funderId
+        self.loanId = loanId
+        self.amountMinor = amountMinor
+        self.currency = currency
+    }
+}
+
+extension SQLiteStore {
+    /// The facts of tranche `id`, or nil when there is none. Amounts never change after planning,
+    /// so a read before the confirmation's write is as good as one inside it.
+    public func trancheFacts(id: Int64) throws -> TrancheFacts? {
+        try read { db in
+            try db.fetchOne("""
+                SELECT t.funder_id, l.loan_ref, t.amount_minor, l.currency
+                FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ?
+                """, [.integer(id)]) { s in
+                TrancheFacts(funderId: s.text(0), loanId: s.text(1), amountMinor: s.int64(2), currency: s.text(3))
+            }
+        }
+    }
+}

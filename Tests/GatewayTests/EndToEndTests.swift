@@ -64,6 +64,28 @@ import Testing
         #expect(ack.headers["Wechatpay-Signature"] != nil && ack.headers["Wechatpay-Serial"] == "JLGW0000000000000000000000000000000000B1")
     }
 
+    @Test func aConfirmationStatingAnotherAmountIsRefusedAndChangesNothing() async throws {
+        let h = try await LoopbackGateway()
+        defer { h.stop() }
+        let created = try await h.platform(.POST, "/v1/loans", body: LoopbackGateway.loan("E2E-AMT", amount: 2_000_000, product: "auto", approvedAt: h.now))
+        guard case .array(let tranches)? = created.json?["tranches"], case .number(let bId)? = tranches[1]["trancheId"] else { Issue.record("\(created.text)"); return }
+        #expect(tranches[1]["amountMinor"] == .number("1400000"))
+        func confirm(_ serial: String, amount: String, loan: String = "E2E-AMT") async throws -> HTTPClient.Response {
+            try await h.confirm("bank-b", body: .object([("out_trade_no", .string(serial)), ("tranche_id", .number(bId)), ("loan_no", .string(loan)),
+                                                         ("amount_fen", .number(amount)), ("trade_state", .string("SUCCESS"))]))
+        }
+        let wrongAmount = try await confirm("WX-A1", amount: "1400001")
+        #expect(wrongAmount.status == 409 && wrongAmount.json?["error"]?["code"] == .string("confirmation_mismatch"))
+        #expect(wrongAmount.json?["error"]?["field"] == .string("$.amount_fen"))
+        let wrongLoan = try await confirm("WX-A2", amount: "1400000", loan: "E2E-OTHER")
+        #expect(wrongLoan.status == 409 && wrongLoan.json?["error"]?["field"] == .string("$.loan_no"))
+        let loan = try await h.platform(.GET, "/v1/loans/E2E-AMT")
+        guard case .array(let after)? = loan.json?["tranches"] else { Issue.record("\(loan.text)"); return }
+        #expect(after[1]["state"] == .string("requested"), "nothing was applied")
+        let right = try await confirm("WX-A3", amount: "1400000")
+        #expect(right.status == 200 && right.json?["loanState"] == .string("funded"), "\(right.text)")
+    }
+
     @Test func smTwoPartnerConfirmsWithSortedParameters() async throws {
         let h = try await LoopbackGateway()
         defer { h.stop() }
