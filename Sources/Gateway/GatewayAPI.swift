@@ -178,7 +178,29 @@ public final class GatewayAPI: Sendable {
             ("currency", .string(r.loan.currency.code)), ("ruleId", .string(r.ruleId)), ("ruleVersion", .number(String(r.ruleVersion))),
             ("approvedAt", .number(String(r.loan.approvedAt))), ("deadlineAt", .number(String(r.deadlineAt))),
             ("tranches", .array(r.tranches.map(encode))),
+            ("history", .array(history(r))),
         ])
+    }
+
+    /// The loan's funding story in order: approval, routing under its rule, every tranche (a
+    /// declined or expired one is followed by its replacement), and where funding ended.
+    static func history(_ r: LoanRecord) -> [JSONValue] {
+        var events: [JSONValue] = [
+            .object([("event", .string("approved")), ("at", .number(String(r.loan.approvedAt)))]),
+            .object([("event", .string("routed")), ("ruleId", .string(r.ruleId)), ("ruleVersion", .number(String(r.ruleVersion)))]),
+        ]
+        for t in r.tranches.sorted(by: { $0.id < $1.id }) {
+            events.append(.object([
+                ("event", .string("tranche.\(t.state.rawValue)")), ("trancheId", .number(String(t.id))),
+                ("funderId", .string(t.funderId)), ("amountMinor", .number(String(t.amountMinor))),
+            ]))
+        }
+        if r.state != .awaitingFunding {
+            events.append(.object([("event", .string("loan.\(r.state.rawValue)"))]))
+        } else {
+            events.append(.object([("event", .string("awaiting_funding")), ("deadlineAt", .number(String(r.deadlineAt)))]))
+        }
+        return events
     }
 
     // MARK: - Partners

@@ -44,6 +44,8 @@ import Testing
 
         let loan = try await h.platform(.GET, "/v1/loans/E2E-1")
         #expect(loan.status == 200 && loan.json?["state"] == .string("funded"))
+        guard case .array(let history)? = loan.json?["history"] else { Issue.record("no history: \(loan.text)"); return }
+        #expect(history.map { $0["event"] } == ["approved", "routed", "tranche.funded", "tranche.funded", "loan.funded"].map { JSONValue.string($0) })
         #expect(try await h.server.store.verifyLedger() == nil)
         #expect(try await h.server.store.verifyAudit() == nil)
     }
