@@ -1,24 +1,19 @@
+import LendingCore
 import Synchronization
 
-/// SplitMix64 behind a lock: reproducible randomness for backoff jitter and the simulator's
-/// faults (print the seed, replay the run). Not for anything secret.
+/// LendingCore's SplitMix64 behind a lock, shareable across tasks: reproducible randomness for
+/// backoff jitter and the simulator's faults (print the seed, replay the run). Not for secrets.
 public final class SeededRandom: Sendable {
     public let seed: UInt64
-    private let state: Mutex<UInt64>
+    private let generator: Mutex<SplitMix64>
 
     public init(seed: UInt64) {
         self.seed = seed
-        state = Mutex(seed)
+        generator = Mutex(SplitMix64(seed: seed))
     }
 
     public func next() -> UInt64 {
-        state.withLock { s in
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        generator.withLock { $0.next() }
     }
 
     /// Uniform in `0..<upperBound` (upperBound > 0); the modulo bias is negligible for the small bounds used.

@@ -1,4 +1,4 @@
-/// SplitMix64: a small, fast, seeded generator. Property tests, the demo and the benchmarks use
+/// SplitMix64 (Steele, Lea and Flood; constants as in Vigna's reference): a small, fast, seeded generator. Property tests, the demo and the benchmarks use
 /// it so that every run replays exactly from its seed. Not for secrets (use the OS's CSPRNG).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
@@ -9,7 +9,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1330_11EB
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
 }

@@ -53,3 +53,14 @@ import Testing
 extension Result {
     var isFailure: Bool { if case .failure = self { return true } else { return false } }
 }
+
+@Suite struct SplitMix64Tests {
+    /// The reference implementation's first outputs for seed 0 (splitmix64.c): a wrong constant
+    /// would still look random, so pin the exact values.
+    @Test func matchesTheReferenceSequence() {
+        var g = SplitMix64(seed: 0)
+        #expect(g.next() == 0xE220_A839_7B1D_CDAF)
+        #expect(g.next() == 0x6E78_9E6A_A1B9_65F4)
+        #expect(g.next() == 0x06C4_5D18_8009_454F)
+    }
+}

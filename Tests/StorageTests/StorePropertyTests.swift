@@ -8,20 +8,9 @@ import Testing
 @Suite struct StorePropertyTests {
     typealias F = StoreFixture
 
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: [UInt64(1), 7, 42, 2_026])
     func randomCommandSequencesKeepLedgerAndAuditSound(seed: UInt64) async throws {
-        var random = Generator(state: seed)
+        var random = SplitMix64(seed: seed)
         let store = try await F.makeStore(F.configuration(fallbacks: seed % 2 == 0 ? [F.bankB] : []))
         defer { store.close() }
         var open: [TrancheRecord] = []
