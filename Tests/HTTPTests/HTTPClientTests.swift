@@ -79,10 +79,11 @@ private func clientRoutes(_ router: inout Router) {
         configuration.connectionsPerHostMax = 1
         let client = HTTPClient(configuration: configuration)
         defer { client.shutdown() }
-        let request = HTTPClient.Request(method: .GET, host: "127.0.0.1", port: server.port, target: "/slow/300")
+        let request = HTTPClient.Request(method: .GET, host: "127.0.0.1", port: server.port, target: "/slow/500")
         @Sendable func call() async -> HTTPClientError? {
             do {
-                _ = try await client.execute(request, timeoutMilliseconds: 450)
+                // 300 ms of slack for the first call on a loaded machine; one at a time the second needs ≥ 1000 ms.
+                _ = try await client.execute(request, timeoutMilliseconds: 800)
                 return nil
             } catch {
                 return error
@@ -93,7 +94,7 @@ private func clientRoutes(_ router: inout Router) {
         let results = await [first, second]
         let succeeded = results.filter { $0 == nil }.count
         let timedOut = results.filter { $0 == .timeout }.count
-        // Two in parallel would both finish in ~300 ms; one at a time, the second cannot.
+        // Two in parallel would both finish in ~500 ms; one at a time, the second cannot.
         #expect(succeeded == 1 && timedOut == 1, "\(results)")
         #expect(client.connectionsOpened == 1)
     }
@@ -160,7 +161,8 @@ private func clientRoutes(_ router: inout Router) {
             _ = try await client.execute(.init(method: .GET, host: "127.0.0.1", port: server.port, target: "/slow/1"), timeoutMilliseconds: 2_000)
             // Dropped without shutdown(): its pool's deinit closes the idle connection.
         }
-        try await Task.sleep(nanoseconds: 100_000_000)
+        // The server sees the closes within a few loop ticks; wait up to 2 s rather than guess.
+        for _ in 0..<200 where server.connectionCount > 0 { try await Task.sleep(nanoseconds: 10_000_000) }
         #expect(server.connectionCount == 0)
     }
 }
