@@ -7,7 +7,20 @@ enum ConfirmationCodec {
     /// Signing parameters a `sorted-params` body carries beside the business fields.
     static let signingParameters: Set<String> = ["key_id", "timestamp", "nonce", "sign", "sign_type"]
 
-    static func decode(_ body: [UInt8], contract: PartnerContract) throws(HTTPError) -> FundingConfirmation {
+    /// What the partner says about the tranche besides its answer: its loan, amount and currency,
+    /// each when present. They must agree with the tranche; an amount that differs is never booked.
+    struct Stated: Sendable {
+        var loanId: String?
+        var amountMinor: Int64?
+        var currency: String?
+    }
+
+    struct Decoded: Sendable {
+        var confirmation: FundingConfirmation
+        var stated: Stated
+    }
+
+    static func decode(_ body: [UInt8], contract: PartnerContract) throws(HTTPError) -> Decoded {
         func bad(_ field: String, _ message: String) -> HTTPError {
             HTTPError(.badRequest, code: "invalid_field", message: message, field: field)
         }
@@ -21,6 +34,10 @@ enum ConfirmationCodec {
             guard let v = json[name] else { throw bad("$.\(name)", "missing required field") }
             guard case .string(let s) = v, !s.isEmpty, s.utf8.count <= bytesMax else { throw bad("$.\(name)", "expected a non-empty string of at most \(bytesMax) bytes") }
             return s
+        }
+        func present(_ gatewayField: String) -> Bool {
+            guard let v = json[contract.partnerField(gatewayField)] else { return false }
+            return v != .null
         }
         func integer(_ gatewayField: String) throws(HTTPError) -> Int64 {
             let name = contract.partnerField(gatewayField)
@@ -39,32 +56,11 @@ enum ConfirmationCodec {
         guard let outcome = contract.resultCodes[code] else {
             throw bad("$.\(contract.partnerField("outcome"))", "unknown result code; expected one of \(contract.resultCodes.keys.sorted().joined(separator: ", "))")
         }
-        return FundingConfirmation(funderId: contract.partnerId, serial: serial, trancheId: trancheId, outcome: outcome == .funded ? .funded : .declined)
-    }
-
-    /// What the partner says about the tranche besides its answer: its loan, amount and currency,
-    /// each when present. They must agree with the tranche; an amount that differs is never booked.
-    struct Stated: Sendable {
-        var loanId: String?
-        var amountMinor: Int64?
-        var currency: String?
-    }
-
-    static func stated(_ body: [UInt8], contract: PartnerContract) throws(HTTPError) -> Stated {
-        guard let json = try? JSONParser.parse(body) else { return Stated() }
-        var out = Stated()
-        let amountName = contract.partnerField("amountMinor")
-        switch json[amountName] {
-        case nil, .null?: break
-        case .number(let n)?: out.amountMinor = Int64(n)
-        case .string(let t)?: out.amountMinor = Int64(t)
-        default: break
-        }
-        if json[amountName] != nil, json[amountName] != .null, out.amountMinor == nil {
-            throw HTTPError(.badRequest, code: "invalid_field", message: "expected an integer amount in minor units", field: "$.\(amountName)")
-        }
-        if case .string(let l)? = json[contract.partnerField("loanId")] { out.loanId = l }
-        if case .string(let c)? = json[contract.partnerField("currency")] { out.currency = c }
-        return out
+        let stated = Stated(loanId: present("loanId") ? try text("loanId") : nil,
+                            amountMinor: present("amountMinor") ? try integer("amountMinor") : nil,
+                            currency: present("currency") ? try text("currency", bytesMax: 8) : nil)
+        return Decoded(confirmation: FundingConfirmation(funderId: contract.partnerId, serial: serial, trancheId: trancheId,
+                                                         outcome: outcome == .funded ? .funded : .declined),
+                       stated: stated)
     }
 }

@@ -222,8 +222,9 @@ public final class GatewayAPI: Sendable {
             throw Self.unauthorized(error)
         }
         try rateLimiter.check(callerID: "partner:\(contract.partnerId)")
-        let confirmation = try ConfirmationCodec.decode(req.body, contract: contract)
-        try checkStatedFacts(req.body, confirmation, contract: contract)
+        let decoded = try ConfirmationCodec.decode(req.body, contract: contract)
+        let confirmation = decoded.confirmation
+        try checkStatedFacts(decoded.stated, confirmation, contract: contract)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
         metrics.increment("jointlend_confirmations_total", [("partner", contract.partnerId), ("outcome", confirmation.outcome.rawValue)])
         ctx.logger.info("confirmation applied", metadata: ["partner.id": contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
@@ -239,8 +240,7 @@ public final class GatewayAPI: Sendable {
 
     /// A partner that states the tranche's loan, amount or currency must state them right: an
     /// amount that differs is answered 409 `confirmation_mismatch` and nothing is applied.
-    func checkStatedFacts(_ body: [UInt8], _ c: FundingConfirmation, contract: PartnerContract) throws {
-        let stated = try ConfirmationCodec.stated(body, contract: contract)
+    func checkStatedFacts(_ stated: ConfirmationCodec.Stated, _ c: FundingConfirmation, contract: PartnerContract) throws {
         guard stated.amountMinor != nil || stated.loanId != nil || stated.currency != nil,
               let facts = try trancheFacts?(c.trancheId), facts.funderId == contract.partnerId else { return }
         func mismatch(_ field: String) -> HTTPError {

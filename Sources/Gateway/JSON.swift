@@ -1,3 +1,5 @@
+import HTTP
+
 /// A JSON value parsed strictly and without floating point: numbers keep their text so money
 /// and ids decode exactly into Int64. Objects keep member order (for `sorted-params` and for
 /// re-serialising exactly) and duplicate member names are refused (two readers could disagree).
@@ -314,23 +316,6 @@ public enum JSONWriter {
             out += "\""
             return
         }
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
+        out += JSONText.quoted(s)
     }
 }

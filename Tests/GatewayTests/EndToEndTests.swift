@@ -79,6 +79,9 @@ import Testing
         let wrongAmount = try await confirm("WX-A1", amount: "1400001")
         #expect(wrongAmount.status == 409 && wrongAmount.json?["error"]?["code"] == .string("confirmation_mismatch"))
         #expect(wrongAmount.json?["error"]?["field"] == .string("$.amount_fen"))
+        let notANumber = try await h.confirm("bank-b", body: .object([("out_trade_no", .string("WX-A0")), ("tranche_id", .number(bId)),
+                                                                    ("amount_fen", .string("1.4e6")), ("trade_state", .string("SUCCESS"))]))
+        #expect(notANumber.status == 400 && notANumber.json?["error"]?["field"] == .string("$.amount_fen"))
         let wrongLoan = try await confirm("WX-A2", amount: "1400000", loan: "E2E-OTHER")
         #expect(wrongLoan.status == 409 && wrongLoan.json?["error"]?["field"] == .string("$.loan_no"))
         let loan = try await h.platform(.GET, "/v1/loans/E2E-AMT")
