@@ -74,17 +74,11 @@ public struct Loan: Hashable, Sendable {
         }
         if let p = checkId(loanId, "loanId") { return p }
         if let p = checkId(borrowerRef, "borrowerRef") { return p }
-        if amountMinor <= 0 { return ("amountMinor", "must be positive") }
-        if amountMinor > Limits.amountMinorMax { return ("amountMinor", "exceeds \(Limits.amountMinorMax)") }
-        if termMonths < 1 || termMonths > Limits.termMonthsMax { return ("termMonths", "must be 1...\(Limits.termMonthsMax)") }
-        if annualRateBps < 0 || annualRateBps > Limits.annualRateBpsMax {
-            return ("annualRateBps", "must be 0...\(Limits.annualRateBpsMax)")
-        }
+        if let p = routingProblem() { return p }
         if !Limits.riskGrades.contains(riskGrade) { return ("riskGrade", "must be one of A, B, C, D, E") }
         if let p = checkId(product, "product") { return p }
         if let p = checkId(region, "region") { return p }
         if let p = checkId(channel, "channel") { return p }
-        if approvedAt < 0 { return ("approvedAt", "must be unix seconds ≥ 0") }
         return nil
     }
 }
