@@ -14,11 +14,12 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CPosix"),
+        .target(name: "CSQLiteVFS", dependencies: ["CSQLite"]),
 
         // Modules (see ../shared/design/ARCHITECTURE.md for the dependency direction)
         .target(name: "LendingCore"),
         .target(name: "PartnerSigning", dependencies: ["COpenSSL"]),
-        .target(name: "Storage", dependencies: ["CSQLite", "LendingCore", "PartnerSigning"]),
+        .target(name: "Storage", dependencies: ["CSQLite", "CSQLiteVFS", "LendingCore", "PartnerSigning"]),
         .target(name: "HTTP", dependencies: ["CPosix"]),
         .target(name: "Gateway", dependencies: ["LendingCore", "PartnerSigning", "Storage", "HTTP"]),
 

@@ -51,12 +51,8 @@ public enum Ledger {
         guard transaction.postings.count >= 2, transaction.postings.count <= postingsPerTransactionMax else {
             throw .invalidCommand(field: "ledger.postings", reason: "must hold 2...\(postingsPerTransactionMax) postings")
         }
-        // The common case, a transfer between two accounts in one currency, needs no table of sums.
-        if transaction.postings.count == 2, transaction.postings[0].currency == transaction.postings[1].currency,
-           isValid(transaction.postings[0]), isValid(transaction.postings[1]) {
-            let (sum, overflow) = transaction.postings[0].amountMinor.addingReportingOverflow(transaction.postings[1].amountMinor)
-            if !overflow && sum == 0 { return }
-        }
+        // The common case, valid postings in one currency that sum to zero, needs no table of sums.
+        if isBalancedInOneCurrency(transaction.postings) { return }
         var sums: [String: Int64] = [:]
         for (index, posting) in transaction.postings.enumerated() {
             guard !posting.account.isEmpty, posting.account.utf8.count <= accountBytesMax else {
@@ -77,6 +73,18 @@ public enum Ledger {
         for (currency, sum) in sums.sorted(by: { $0.key < $1.key }) where sum != 0 {
             throw .unbalancedTransaction(currency: currency, sumMinor: sum)
         }
+    }
+
+    private static func isBalancedInOneCurrency(_ postings: [LedgerPosting]) -> Bool {
+        let currency = postings[0].currency
+        var sum: Int64 = 0
+        for posting in postings {
+            guard posting.currency == currency, isValid(posting) else { return false }
+            let (next, overflow) = sum.addingReportingOverflow(posting.amountMinor)
+            guard !overflow else { return false }
+            sum = next
+        }
+        return sum == 0
     }
 
     private static func isValid(_ posting: LedgerPosting) -> Bool {
@@ -111,6 +119,25 @@ public enum Ledger {
             try insertPair.step()
             context.addToBalance(account: first, amountMinor: transaction.postings[0].amountMinor)
             context.addToBalance(account: second, amountMinor: transaction.postings[1].amountMinor)
+            return transactionID
+        }
+        // Four legs: a partner's funding posted with the pool's deployment as its loan completes.
+        if transaction.postings.count == 4 {
+            let insertFour = try db.cachedStatement(static:
+                "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), (?1, ?8, ?9)")
+            var accounts: [Int64] = []
+            accounts.reserveCapacity(4)
+            for posting in transaction.postings { accounts.append(try accountID(context, code: posting.account, currency: posting.currency)) }
+            insertFour.reset()
+            insertFour.bind(transactionID, at: 1)
+            for (index, posting) in transaction.postings.enumerated() {
+                insertFour.bind(accounts[index], at: Int32(2 + 2 * index))
+                insertFour.bind(posting.amountMinor, at: Int32(3 + 2 * index))
+            }
+            try insertFour.step()
+            for (index, posting) in transaction.postings.enumerated() {
+                context.addToBalance(account: accounts[index], amountMinor: posting.amountMinor)
+            }
             return transactionID
         }
         let insertPosting = try db.cachedStatement(static: "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")

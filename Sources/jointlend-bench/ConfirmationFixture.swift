@@ -59,13 +59,26 @@ enum ConfirmationFixture {
                 }
                 let seconds = Double(monotonicNanoseconds() - start) / 1e9
                 print("routed \(loans) loans in \(String(format: "%.1f", seconds)) s (\(Int(Double(loans) / seconds)) intakes/s); \(tranches.count) tranches of \(partnerId) to confirm")
+                // Partners answer roughly in the order they were asked: tranches in request order,
+                // shuffled within windows of the store bench's size (fixed seed, same every run).
+                var generator = SplitMix64(seed: 0x5EED)
+                var ordered: [Int64] = []
+                ordered.reserveCapacity(tranches.count)
+                let sorted = tranches.sorted()
+                var windowStart = 0
+                while windowStart < sorted.count {
+                    var window = Array(sorted[windowStart..<min(windowStart + StoreBench.arrivalWindow, sorted.count)])
+                    window.shuffle(using: &generator)
+                    ordered += window
+                    windowStart += StoreBench.arrivalWindow
+                }
                 let signer = try Demo.partnerSigner(contract)
                 let signedAt = Int64(Date().timeIntervalSince1970)
                 var text = ""
                 text.reserveCapacity(tranches.count * 400)
-                for (n, id) in tranches.enumerated() {
+                for (n, id) in ordered.enumerated() {
                     let target = "/v1/partners/\(partnerId)/confirmations"
-                    let body = #"{"\#(contract.partnerField("serial"))":"S\#(signedAt)-\#(n)","\#(contract.partnerField("trancheId"))":\#(id),"\#(contract.partnerField("outcome"))":"\#(contract.resultCodes.first { $0.value == .funded }!.key)"}"#
+                    let body = #"{"\#(contract.partnerField("serial"))":"S\#(signedAt)-\#(serialNumber(n))","\#(contract.partnerField("trancheId"))":\#(id),"\#(contract.partnerField("outcome"))":"\#(contract.resultCodes.first { $0.value == .funded }!.key)"}"#
                     let signed = try signer.sign(.callback, method: "POST", pathAndQuery: target, body: Array(body.utf8), timestamp: signedAt,
                                                  nonce: "bench\(signedAt)n\(n)")
                     text += target + "\t" + signed.headers.map { "\($0.name): \($0.value)" }.joined(separator: "|") + "\t" + body + "\n"
@@ -80,6 +93,13 @@ enum ConfirmationFixture {
         }
         return status
     }
+}
+
+/// A partner's serial numbers are issued in the order it answers, fixed width (as banks'
+/// transaction references are), so they sort in that order too.
+func serialNumber(_ n: Int) -> String {
+    let digits = String(n)
+    return String(repeating: "0", count: max(0, 10 - digits.count)) + digits
 }
 
 func runBlockingBench<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {

@@ -28,6 +28,7 @@ enum StoreBench {
         var seconds: Double
         var batches: Int
         var writerCPUMicrosecondsPerCommand: Double
+        var walFramesPerCommand: Double
         var perSecond: Double { Double(confirmations) / seconds }
     }
 
@@ -135,15 +136,17 @@ enum StoreBench {
             chosen += window
             windowStart += arrivalWindow
         }
+        let walBefore = Database.walWriteStatistics
         let started = DispatchTime.now().uptimeNanoseconds
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
-            func submit(_ i: Int) {
+            // The partner numbers its answers in the order it gives them (see `serialNumber`).
+            func submit(_ i: Int, serial: String) {
                 group.addTask {
                     let trancheId = Int64(2 * i + 2)
                     while true {
                         do {
-                            _ = try await store.confirm(FundingConfirmation(funderId: "BA", serial: "S-\(i)", trancheId: trancheId, outcome: .funded), now: approvedAt + 60)
+                            _ = try await store.confirm(FundingConfirmation(funderId: "BA", serial: serial, trancheId: trancheId, outcome: .funded), now: approvedAt + 60)
                             return
                         } catch StoreError.overloaded(let retryAfterMilliseconds) {
                             try await Task.sleep(nanoseconds: UInt64(retryAfterMilliseconds) * 1_000_000)
@@ -151,25 +154,29 @@ enum StoreBench {
                     }
                 }
             }
-            while next < min(tasks, chosen.count) { submit(chosen[next]); next += 1 }
+            while next < min(tasks, chosen.count) { submit(chosen[next], serial: "S-" + serialNumber(next)); next += 1 }
             while try await group.next() != nil {
-                if next < chosen.count { submit(chosen[next]); next += 1 }
+                if next < chosen.count { submit(chosen[next], serial: "S-" + serialNumber(next)); next += 1 }
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let statistics = store.writerStatistics
+        let walAfter = Database.walWriteStatistics
+        // SQLite writes a frame as two calls (header, page).
+        let walFrames = Double(walAfter.requested - walBefore.requested) / 2
         if let problem = try await store.verifyLedger() { throw StoreError.invalidCommand(field: "ledger", reason: problem) }
         return Figures(loans: loans, mode: batch == 1 ? "one per transaction" : "group commit (batch \(batch))", confirmations: confirmations, seconds: seconds,
-                       batches: statistics.batches, writerCPUMicrosecondsPerCommand: Double(statistics.cpuNanoseconds) / 1_000 / Double(max(statistics.commands, 1)))
+                       batches: statistics.batches, writerCPUMicrosecondsPerCommand: Double(statistics.cpuNanoseconds) / 1_000 / Double(max(statistics.commands, 1)),
+                       walFramesPerCommand: walFrames / Double(max(statistics.commands, 1)))
     }
 
     private static func report(_ figures: [Figures], tasks: Int, batch: Int) {
         let rss = peakResidentMegabytes()
         print("store: durable funding confirmations (tranche + ledger + idempotency + audit + outbox), \(tasks) submitters")
-        print("loans stored | mode                      | confirmations | seconds | confirmations/s | avg batch | writer CPU µs/cmd")
+        print("loans stored | mode                      | confirmations | seconds | confirmations/s | avg batch | writer CPU µs/cmd | WAL pages/cmd")
         for f in figures {
             let mode = f.mode.padding(toLength: 25, withPad: " ", startingAt: 0)
-            print("\(String(f.loans).leftPadded(12)) | \(mode) | \(String(f.confirmations).leftPadded(13)) | \(String(format: "%7.2f", f.seconds)) | \(String(format: "%15.0f", f.perSecond)) | \(String(format: "%9.1f", Double(f.confirmations) / Double(max(f.batches, 1)))) | \(String(format: "%17.1f", f.writerCPUMicrosecondsPerCommand))")
+            print("\(String(f.loans).leftPadded(12)) | \(mode) | \(String(f.confirmations).leftPadded(13)) | \(String(format: "%7.2f", f.seconds)) | \(String(format: "%15.0f", f.perSecond)) | \(String(format: "%9.1f", Double(f.confirmations) / Double(max(f.batches, 1)))) | \(String(format: "%17.1f", f.writerCPUMicrosecondsPerCommand)) | \(String(format: "%13.2f", f.walFramesPerCommand))")
         }
         let grouped = figures.filter { $0.mode.hasPrefix("group") }
         if let small = grouped.first, let large = grouped.last, grouped.count >= 2 {
