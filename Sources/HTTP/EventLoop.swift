@@ -58,10 +58,27 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Runs `job` on the loop thread soon. Safe from any thread.
+    /// Jobs queued by the loop thread itself: no lock and no wake-up, run before the next wait.
+    private var localJobs: [@Sendable () -> Void] = []
+    /// Set once the loop has ended; task jobs then run on the global executor.
+    fileprivate let hasStopped = Atomic<Bool>(false)
+    /// The loop thread, set when `run` starts.
+    private var loopThread: pthread_t?
+
+    /// Runs `job` on the loop thread soon. Safe from any thread. From the loop thread it costs
+    /// an append; from another, a locked append and — only when the queue was empty, so the
+    /// loop may be asleep — one eventfd write, however many jobs follow before the loop wakes.
     func execute(_ job: @escaping @Sendable () -> Void) {
-        jobs.withLock { $0.append(job) }
-        _ = CPosix_eventfd_signal(wakeFD)
+        if let loopThread, pthread_equal(loopThread, pthread_self()) != 0 {
+            localJobs.append(job)
+            return
+        }
+        let wasEmpty = jobs.withLock { jobs in
+            let empty = jobs.isEmpty
+            jobs.append(job)
+            return empty
+        }
+        if wasEmpty { _ = CPosix_eventfd_signal(wakeFD) }
     }
 
     /// Stop accepting, close idle connections, let in-flight requests finish until the deadline.
@@ -83,10 +100,13 @@ final class EventLoop: @unchecked Sendable {
             events.deallocate()
             datas.deallocate()
         }
+        loopThread = pthread_self()
         let tickNanoseconds = UInt64(core.configuration.tickMilliseconds) * 1_000_000
         var nextTick = MonotonicClock.nanoseconds() + tickNanoseconds
         while true {
-            let count = CPosix_epoll_wait_split(epollFD, events, datas, Self.eventsMax, Int32(core.configuration.tickMilliseconds))
+            // Local jobs waiting: look for events without sleeping, then run them.
+            let timeout = localJobs.isEmpty ? Int32(core.configuration.tickMilliseconds) : 0
+            let count = CPosix_epoll_wait_split(epollFD, events, datas, Self.eventsMax, timeout)
             nowNanoseconds = MonotonicClock.nanoseconds()
             if count < 0 && errno != EINTR {
                 core.logger.critical("epoll_wait failed", metadata: ["errno": "\(errno)"])
@@ -103,6 +123,7 @@ final class EventLoop: @unchecked Sendable {
                     }
                 }
             }
+            runLocalJobs()
             if nowNanoseconds >= nextTick {
                 nextTick = nowNanoseconds + tickNanoseconds
                 expireDeadlines()
@@ -110,7 +131,11 @@ final class EventLoop: @unchecked Sendable {
             if isStopping && (liveConnectionCount == 0 || nowNanoseconds >= stopDeadlineNanoseconds) { break }
         }
         for connection in connections.compactMap({ $0 }) { connection.close() }
-        runJobs()  // drop async completions that arrived meanwhile
+        // From here task jobs go to the global executor; what is queued already runs now
+        // (async completions for closed connections do nothing).
+        hasStopped.store(true, ordering: .sequentiallyConsistent)
+        runJobs()
+        runLocalJobs()
         closeListener()
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
@@ -125,6 +150,18 @@ final class EventLoop: @unchecked Sendable {
             return taken
         }
         for job in pending { job() }
+    }
+
+    /// Runs what the loop queued for itself, including what those jobs queue in turn (bounded
+    /// by rounds so a job that keeps requeueing cannot starve the sockets).
+    private func runLocalJobs() {
+        var rounds = 0
+        while !localJobs.isEmpty && rounds < 16 {
+            let pending = localJobs
+            localJobs.removeAll(keepingCapacity: true)
+            for job in pending { job() }
+            rounds += 1
+        }
     }
 
     private func closeListener() {
@@ -250,5 +287,20 @@ final class EventLoop: @unchecked Sendable {
             }
             return 9 + digits
         }
+    }
+}
+
+/// Tasks that prefer the loop (`Task(executorPreference: loop)`) run their jobs on the loop
+/// thread: a request's handler, and its continuation when the store answers, need no hop to
+/// the global pool and back.
+extension EventLoop: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        if hasStopped.load(ordering: .sequentiallyConsistent) {
+            globalConcurrentExecutor.enqueue(job)
+            return
+        }
+        let unowned = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        execute { unowned.runSynchronously(on: executor) }
     }
 }

@@ -208,7 +208,8 @@ final class HTTPConnection {
         let fd = self.fd
         let connectionID = id
         let observer = loop.core.observer
-        Task {
+        // On the connection's own loop: no thread hop to start, none to finish (see EventLoop).
+        Task(executorPreference: loop) {
             let response = await Logger.$currentRequestID.withValue(context.requestID) {
                 do {
                     return try await handler(request, context)

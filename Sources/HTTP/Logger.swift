@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +40,12 @@ public struct Logger: Sendable {
             self.write = write
         }
 
+        /// Lines gathered in memory and written to standard error by a background thread every
+        /// `BufferedLogWriter.flushIntervalMilliseconds` (one `write(2)` for many lines), so a
+        /// request's log line costs no system call on the event loop. Critical lines, and
+        /// `Logger.flushStandardError()`, write through at once.
+        public static let bufferedStandardError = Sink { line in BufferedLogWriter.standardError.append(line) }
+
         /// One `write(2)` per line, so lines from several threads do not interleave.
         public static let standardError = Sink { line in
             var text = line
@@ -64,7 +72,7 @@ public struct Logger: Sendable {
     public var metadata: Metadata
     public let sink: Sink
 
-    public init(label: String, logLevel: Level = .info, metadata: Metadata = [:], sink: Sink = .standardError) {
+    public init(label: String, logLevel: Level = .info, metadata: Metadata = [:], sink: Sink = .bufferedStandardError) {
         self.label = label
         self.logLevel = logLevel
         self.metadata = metadata
@@ -78,17 +86,40 @@ public struct Logger: Sendable {
 
     public func log(level: Level, _ message: @autoclosure () -> String, metadata extra: @autoclosure () -> Metadata? = nil) {
         guard level >= logLevel else { return }
-        var fields = metadata
-        if let extra = extra() { fields.merge(extra) { _, new in new } }
-        if fields["request.id"] == nil, let id = Logger.currentRequestID { fields["request.id"] = id }
-        var line = "{\"ts\":\"\(Self.timestamp())\",\"level\":\"\(level)\",\"label\":\(JSONText.quoted(label)),\"msg\":\(JSONText.quoted(message()))"
-        for key in fields.keys.sorted() {
-            // Keys the record owns cannot be overwritten by metadata.
+        let extra = extra()
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Self.appendTimestamp(to: &line)
+        line.append(contentsOf: #"","level":""#.utf8)
+        line.append(contentsOf: level.description.utf8)
+        line.append(contentsOf: #"","label":"#.utf8)
+        JSONText.appendQuoted(label, to: &line)
+        line.append(contentsOf: #","msg":"#.utf8)
+        JSONText.appendQuoted(message(), to: &line)
+        // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
+        // cannot be overwritten. Written without building a merged dictionary.
+        var keys = Array(metadata.keys)
+        if let extra { keys += extra.keys.filter { metadata[$0] == nil } }
+        let requestID = metadata["request.id"] == nil && extra?["request.id"] == nil ? Logger.currentRequestID : nil
+        if requestID != nil { keys.append("request.id") }
+        keys.sort()
+        for key in keys {
             if key == "ts" || key == "level" || key == "label" || key == "msg" { continue }
-            line += ",\(JSONText.quoted(key)):\(JSONText.quoted(fields[key] ?? ""))"
+            let value = extra?[key] ?? metadata[key] ?? requestID ?? ""
+            line.append(UInt8(ascii: ","))
+            JSONText.appendQuoted(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            JSONText.appendQuoted(value, to: &line)
         }
-        line += "}"
-        sink.write(line)
+        line.append(UInt8(ascii: "}"))
+        sink.write(String(decoding: line, as: UTF8.self))
+        if level == .critical { Self.flushStandardError() }
+    }
+
+    /// Writes out what the buffered standard-error sink holds (at exit, and after critical lines).
+    public static func flushStandardError() {
+        BufferedLogWriter.standardError.flush()
     }
 
     public func trace(_ message: @autoclosure () -> String, metadata: @autoclosure () -> Metadata? = nil) {
@@ -121,16 +152,115 @@ public struct Logger: Sendable {
 
     /// UTC, millisecond precision: `2026-01-31T12:00:00.123Z`.
     static func timestamp() -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendTimestamp(to out: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        func digits(_ value: Int32, _ width: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: (rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+        digits(parts.tm_year + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, 2); out.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, 2); out.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, 2); out.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, 2); out.append(UInt8(ascii: "."))
+        digits(Int32(now.tv_nsec / 1_000_000), 3); out.append(UInt8(ascii: "Z"))
+    }
+}
+
+/// The buffered standard-error sink's writer. Bounded: past `bytesMax` waiting, lines are
+/// dropped and counted, and the next write says how many — a flood of logs cannot exhaust
+/// memory or stall the event loops. A process killed with SIGKILL loses at most one interval.
+final class BufferedLogWriter: @unchecked Sendable {
+    // @unchecked: `pending` and `dropped` are guarded by `lock`; writes to the fd by `writeLock`.
+    static let standardError = BufferedLogWriter(fd: 2)
+    static let bytesMax = 4 * 1_024 * 1_024
+    static let flushIntervalMilliseconds = 20
+
+    private let fd: Int32
+    private let lock = Mutex<(pending: [UInt8], dropped: Int)>(([], 0))
+    private let writeLock = Mutex<Void>(())
+    private let started = Atomic<Bool>(false)
+
+    private let flushesInBackground: Bool
+
+    init(fd: Int32, flushesInBackground: Bool = true) {
+        self.fd = fd
+        self.flushesInBackground = flushesInBackground
+    }
+
+    func append(_ line: String) {
+        startIfNeeded()
+        var line = line
+        line.withUTF8 { bytes in
+            lock.withLock { state in
+                if state.pending.count + bytes.count + 1 > Self.bytesMax {
+                    state.dropped += 1
+                    return
+                }
+                state.pending.append(contentsOf: bytes)
+                state.pending.append(UInt8(ascii: "\n"))
+            }
+        }
+    }
+
+    /// Writes everything gathered so far; returns once it is written.
+    func flush() {
+        writeLock.withLock { _ in
+            let (bytes, dropped) = lock.withLock { state -> ([UInt8], Int) in
+                let taken = (state.pending, state.dropped)
+                state.pending = []
+                state.pending.reserveCapacity(64 * 1_024)
+                state.dropped = 0
+                return taken
+            }
+            writeAll(bytes)
+            if dropped > 0 {
+                writeAll(Array("{\"level\":\"warning\",\"label\":\"logger\",\"msg\":\"log lines dropped: buffer full\",\"dropped\":\"\(dropped)\"}\n".utf8))
+            }
+        }
+    }
+
+    private func writeAll(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+
+    private func startIfNeeded() {
+        guard flushesInBackground, !started.load(ordering: .relaxed), started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        // Whatever is gathered still goes out when the process exits normally.
+        if fd == 2 { atexit { BufferedLogWriter.standardError.flush() } }
+        let thread = Thread { [self] in
+            while true {
+                usleep(useconds_t(Self.flushIntervalMilliseconds * 1_000))
+                flush()
+            }
+        }
+        thread.name = "jointlend.log"
+        thread.start()
     }
 }

@@ -1,4 +1,7 @@
-/// A handler run in a `Task`; its response is posted back to the connection's event loop.
+/// A handler run in a `Task` that prefers the connection's event loop as its executor: it
+/// starts on the loop thread and resumes there after each suspension (a store answer needs no
+/// hop through the global pool). So, like a sync handler, it must not block: work that takes
+/// long goes to its own thread or an actor, and the handler awaits it.
 public typealias AsyncHandler = @Sendable (Request, RequestContext) async throws -> Response
 /// A handler run inline on the event loop thread, without a task hop. Use it only for work that
 /// never blocks and takes microseconds (`/healthz`, `/metrics`): it stalls every connection on

@@ -334,3 +334,99 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 }
+
+/// Async handlers run on their connection's event loop: the handler starts there and, after a
+/// suspension resumed from a foreign thread, continues there — no hop through the global pool.
+@Suite struct LoopExecutorTests {
+    @Test func asyncHandlerStartsAndResumesOnItsEventLoopThread() async throws {
+        // A sync route runs inline on the loop, so it tells which thread the connection's loop is.
+        let loopThread = Mutex<UInt>(0)
+        let seen = Mutex<[(UInt, UInt)]>([])
+        let server = try startServer { router in
+            router.onSync(.GET, "/where") { _, _ in
+                loopThread.withLock { $0 = UInt(pthread_self()) }
+                return .text("ok")
+            }
+            router.get("/hop") { _, _ in
+                let before = currentThread()
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    Thread.detachNewThread { continuation.resume() }
+                }
+                let after = currentThread()
+                seen.withLock { $0.append((before, after)) }
+                return .text("ok")
+            }
+        }
+        try await offPool {
+            let client = try RawClient(port: server.port)
+            client.send("GET /where HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.responses(1).first?.status == 200)
+            for _ in 0..<5 {
+                client.send("GET /hop HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try client.responses(1).first?.status == 200)
+            }
+        }
+        await shutdownAsync(server)
+        let loop = loopThread.withLock { $0 }
+        let pairs = seen.withLock { $0 }
+        #expect(loop != 0)
+        #expect(pairs.count == 5)
+        for (before, after) in pairs {
+            #expect(before == loop, "the handler started off its loop thread")
+            #expect(after == loop, "the handler resumed off its loop thread")
+        }
+    }
+}
+
+/// The calling thread (a synchronous function, so async code may ask).
+private func currentThread() -> UInt { UInt(pthread_self()) }
+
+/// The buffered standard-error sink's writer: lines come out whole and in order, and a flood
+/// beyond its bound is dropped and counted rather than held.
+@Suite struct BufferedLogWriterTests {
+    @Test func linesComeOutInOrderAndOverflowIsCounted() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let writer = BufferedLogWriter(fd: fds[1], flushesInBackground: false)
+        let reader = Thread.detachNewThreadAndCollect(fd: fds[0])
+        for i in 0..<1_000 { writer.append("line \(i)") }
+        writer.flush()
+        let big = String(repeating: "x", count: 1_024 * 1_024)
+        for _ in 0..<6 { writer.append(big) }  // 3 fit in 4 MiB with their newlines; 3 are dropped
+        writer.flush()
+        close(fds[1])
+        let text = reader.wait()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(Array(lines.prefix(1_000)) == (0..<1_000).map { "line \($0)" })
+        let kept = lines.filter { $0 == big }.count
+        #expect(kept == 3)
+        #expect(lines.contains { $0.contains("log lines dropped") && $0.contains("\"dropped\":\"3\"") })
+    }
+}
+
+private final class PipeCollector: @unchecked Sendable {
+    // @unchecked: `bytes` is written by the reading thread before `done` signals, read after.
+    var bytes: [UInt8] = []
+    let done = DispatchSemaphore(value: 0)
+    func wait() -> String {
+        done.wait()
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+private extension Thread {
+    static func detachNewThreadAndCollect(fd: Int32) -> PipeCollector {
+        let collector = PipeCollector()
+        Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n <= 0 { break }
+                collector.bytes.append(contentsOf: chunk[0..<n])
+            }
+            collector.done.signal()
+        }
+        return collector
+    }
+}

@@ -194,3 +194,16 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(!RequestContext.isSaneRequestID(String(repeating: "a", count: 65)))
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func escapesQuotesBackslashesAndControlsAndPassesUnicodeThrough() {
+        #expect(JSONText.quoted("plain") == #""plain""#)
+        #expect(JSONText.quoted("a\"b\\c") == #""a\"b\\c""#)
+        #expect(JSONText.quoted("l1\nl2\r\t") == #""l1\nl2\r\t""#)
+        #expect(JSONText.quoted("\u{01}\u{1F}\u{7F}") == #""\u0001\u001f\u007f""#)
+        #expect(JSONText.quoted("借款 ✓ \"x\"") == #""借款 ✓ \"x\"""#)
+        var bytes: [UInt8] = []
+        JSONText.appendQuoted("é\u{0}", to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #""é\u0000""#)
+    }
+}
