@@ -38,7 +38,8 @@ rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
 p50=$(awk '/^ +50%/ {print $2}' "$work/wrk.txt")
 p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.txt")
 exhausted=$(awk '/fixture-exhausted/ {print $2}' "$work/wrk.txt")
-non200=$(awk '/^non-200/ {print $2}' "$work/wrk.txt")
+non200=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.txt")
+non200=${non200:-0}
 .build/release/jointlend ledger verify --db "$work/data/jointlend.sqlite"
 .build/release/jointlend audit verify --db "$work/data/jointlend.sqlite"
 echo "confirmations: ${rps} req/s, p50 ${p50}, p99 ${p99}, non-200 ${non200}, fixture exhausted ${exhausted} (target: >= 30000/s, p99 <= 10 ms)"

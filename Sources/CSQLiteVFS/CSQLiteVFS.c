@@ -18,6 +18,9 @@ typedef struct {
     unsigned char *buffer;   // WAL bytes not yet written, for [bufferOffset, bufferOffset + bufferLength)
     sqlite3_int64 bufferOffset;
     int bufferLength;
+    int hasSynced;           // a real sync has happened (the first is never deferred)
+    long long deferredGeneration;          // bumped by each deferred commit sync (writer thread)
+    _Atomic long long syncedGeneration;    // the highest generation known durable
 } CoalescingFile;
 
 static sqlite3_vfs coalescingVFS;
@@ -25,10 +28,35 @@ static sqlite3_vfs *defaultVFS;
 static sqlite3_io_methods coalescingMethods;
 static atomic_llong writesRequested;
 static atomic_llong writesIssued;
+static atomic_llong syncsDeferred;
+static atomic_llong syncsForced;
 
 /// The unix VFS writes at most 0x1ffff bytes per call (it masks the length), so the buffer
 /// goes out in pieces no larger than this.
 #define WRITE_BYTES_MAX 0x1F000
+
+// Per writer thread: whether commit syncs are deferred, and the WAL whose syncs were.
+static _Thread_local int deferCommitSyncs;
+static _Thread_local CoalescingFile *deferredWAL;
+
+static void markSynced(CoalescingFile *wal, long long generation) {
+    long long seen = atomic_load(&wal->syncedGeneration);
+    while (seen < generation && !atomic_compare_exchange_weak(&wal->syncedGeneration, &seen, generation)) {}
+}
+
+/// Before something whose safety needs the deferred commits durable (a checkpoint writing or
+/// syncing the database file, a truncation, a close), makes them durable here and now unless
+/// the syncer already has.
+static int syncPendingWAL(void) {
+    CoalescingFile *wal = deferredWAL;
+    if (wal == NULL) return SQLITE_OK;
+    long long generation = wal->deferredGeneration;
+    if (atomic_load(&wal->syncedGeneration) >= generation) return SQLITE_OK;
+    atomic_fetch_add_explicit(&syncsForced, 1, memory_order_relaxed);
+    int rc = wal->real->pMethods->xSync(wal->real, SQLITE_SYNC_NORMAL);
+    if (rc == SQLITE_OK) markSynced(wal, generation);
+    return rc;
+}
 
 static int flushBuffer(CoalescingFile *file) {
     int length = file->bufferLength;
@@ -46,6 +74,11 @@ static int flushBuffer(CoalescingFile *file) {
 static int xClose(sqlite3_file *f) {
     CoalescingFile *file = (CoalescingFile *)f;
     int flushed = flushBuffer(file);
+    if (deferredWAL == file) {
+        int synced = syncPendingWAL();
+        if (flushed == SQLITE_OK) flushed = synced;
+        deferredWAL = NULL;
+    }
     int closed = file->real->pMethods->xClose(file->real);
     free(file->buffer);
     file->buffer = NULL;
@@ -63,7 +96,12 @@ static int xRead(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
 
 static int xWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
     CoalescingFile *file = (CoalescingFile *)f;
-    if (!file->isWAL) return file->real->pMethods->xWrite(file->real, data, amount, offset);
+    if (!file->isWAL) {
+        // A checkpoint writing database pages: the frames it copies must be durable first.
+        int rc = syncPendingWAL();
+        if (rc != SQLITE_OK) return rc;
+        return file->real->pMethods->xWrite(file->real, data, amount, offset);
+    }
     atomic_fetch_add_explicit(&writesRequested, 1, memory_order_relaxed);
     if (file->buffer == NULL) {
         file->buffer = malloc(WAL_BUFFER_BYTES_MAX);
@@ -91,6 +129,8 @@ static int xTruncate(sqlite3_file *f, sqlite3_int64 size) {
     CoalescingFile *file = (CoalescingFile *)f;
     int rc = flushBuffer(file);
     if (rc != SQLITE_OK) return rc;
+    rc = syncPendingWAL();
+    if (rc != SQLITE_OK) return rc;
     return file->real->pMethods->xTruncate(file->real, size);
 }
 
@@ -98,7 +138,28 @@ static int xSync(sqlite3_file *f, int flags) {
     CoalescingFile *file = (CoalescingFile *)f;
     int rc = flushBuffer(file);
     if (rc != SQLITE_OK) return rc;
-    return file->real->pMethods->xSync(file->real, flags);
+    if (file->isWAL && deferCommitSyncs && file->hasSynced) {
+        if (deferredWAL != NULL && deferredWAL != file) {
+            rc = syncPendingWAL();
+            if (rc != SQLITE_OK) return rc;
+        }
+        deferredWAL = file;
+        file->deferredGeneration += 1;
+        atomic_fetch_add_explicit(&syncsDeferred, 1, memory_order_relaxed);
+        return SQLITE_OK;
+    }
+    if (!file->isWAL) {
+        // Syncing the database file ends a checkpoint: its WAL frames must be durable before.
+        rc = syncPendingWAL();
+        if (rc != SQLITE_OK) return rc;
+    }
+    long long generation = file->deferredGeneration;
+    rc = file->real->pMethods->xSync(file->real, flags);
+    if (rc == SQLITE_OK) {
+        file->hasSynced = 1;
+        if (file->isWAL) markSynced(file, generation);
+    }
+    return rc;
 }
 
 static int xFileSize(sqlite3_file *f, sqlite3_int64 *size) {
@@ -225,7 +286,28 @@ int CSQLiteVFS_register(void) {
     return result;
 }
 
+void CSQLiteVFS_setDeferredCommitSync(int on) {
+    deferCommitSyncs = on;
+}
+
+long long CSQLiteVFS_takePendingSync(void **wal) {
+    CoalescingFile *file = deferredWAL;
+    *wal = file;
+    if (file == NULL) return 0;
+    long long generation = file->deferredGeneration;
+    return atomic_load(&file->syncedGeneration) >= generation ? 0 : generation;
+}
+
+void CSQLiteVFS_markSynced(void *wal, long long generation) {
+    markSynced((CoalescingFile *)wal, generation);
+}
+
 void CSQLiteVFS_statistics(long long *requested, long long *issued) {
     *requested = atomic_load(&writesRequested);
     *issued = atomic_load(&writesIssued);
+}
+
+void CSQLiteVFS_syncStatistics(long long *deferred, long long *forced) {
+    *deferred = atomic_load(&syncsDeferred);
+    *forced = atomic_load(&syncsForced);
 }

@@ -78,6 +78,9 @@ public final class SQLiteStore: Store {
         return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
     }
 
+    /// WAL fsyncs the syncer made, and batches they answered (pipelined group commit).
+    public var syncerCounts: (syncs: Int, batches: Int) { writer.syncerCounts }
+
     /// Batches the writer ran again with a savepoint per command (a command failed after writing).
     public var writerRedoneBatchesCount: Int { writer.currentStatistics.redoneBatches }
 

@@ -2,6 +2,7 @@ import Foundation
 import LendingCore
 import Testing
 @testable import Storage
+import CSQLiteVFS
 
 /// Behaviour specific to the SQLite backend: migrations, the writer's queue and savepoints,
 /// tamper detection on the raw file, and errors that never carry bound values.
@@ -406,5 +407,61 @@ final class Gate: @unchecked Sendable {
         #expect(try reopened.fetchInt64("SELECT COUNT(*) FROM t") == 1_000)
         #expect(try reopened.fetchInt64("SELECT SUM(length(v)) FROM t") == 1_000_000)
         #expect(try reopened.fetchOne("PRAGMA integrity_check") { $0.text(0) } == "ok")
+    }
+}
+
+/// Deferred commit syncs (pipelined group commit): a commit's sync is left to the caller, and a
+/// checkpoint on the same thread makes it real before it copies a frame into the database.
+@Suite(.serialized) struct DeferredCommitSyncTests {
+    private func syncCounts() -> (deferred: Int64, forced: Int64) {
+        var deferred: Int64 = 0
+        var forced: Int64 = 0
+        CSQLiteVFS_syncStatistics(&deferred, &forced)
+        return (deferred, forced)
+    }
+
+    @Test func commitSyncIsDeferredAndACheckpointForcesItFirst() throws {
+        let path = StoreFixture.temporaryPath()
+        let db = try Database(path: path)
+        defer { db.close() }
+        #expect(db.usesCoalescingVFS)
+        try db.execute("PRAGMA wal_autocheckpoint=0")
+        try db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")  // first sync: always real
+        CSQLiteVFS_setDeferredCommitSync(1)
+        defer { CSQLiteVFS_setDeferredCommitSync(0) }
+        var wal: UnsafeMutableRawPointer?
+        _ = CSQLiteVFS_takePendingSync(&wal)
+        let before = syncCounts()
+        try db.execute("INSERT INTO t(v) VALUES ('one')")
+        let first = CSQLiteVFS_takePendingSync(&wal)
+        #expect(first > 0 && wal != nil, "the commit's sync was not deferred")
+        try db.execute("INSERT INTO t(v) VALUES ('two')")
+        let second = CSQLiteVFS_takePendingSync(&wal)
+        #expect(second == first + 1)
+        #expect(syncCounts().deferred - before.deferred == 2)
+        // Marked durable (as the syncer does after its fsync): nothing is pending any more.
+        if let wal { CSQLiteVFS_markSynced(wal, second) }
+        #expect(CSQLiteVFS_takePendingSync(&wal) == 0)
+        // A third commit left pending, then a checkpoint on this thread: it must sync the WAL
+        // itself before writing the database file.
+        try db.execute("INSERT INTO t(v) VALUES ('three')")
+        #expect(CSQLiteVFS_takePendingSync(&wal) > 0)
+        try db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        #expect(syncCounts().forced - before.forced == 1)
+        #expect(CSQLiteVFS_takePendingSync(&wal) == 0, "after the forced sync nothing is pending")
+        #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 3)
+    }
+
+    @Test func storeAnswersOnlyDurableCommitsThroughTheSyncer() async throws {
+        let store = try SQLiteStore(configuration: StoreFixture.configuration())
+        defer { store.close() }
+        let before = syncCounts()
+        for i in 0..<20 {
+            try await store.appendAudit(actor: "test", action: "sync.check", payload: Array("entry \(i)".utf8), now: StoreFixture.now)
+        }
+        // The writer deferred its commit syncs; the syncer made them durable before answering.
+        #expect(syncCounts().deferred - before.deferred >= 19)
+        #expect(store.syncerCounts.syncs > 0)
+        #expect(try await store.verifyAudit() == nil)
     }
 }

@@ -36,6 +36,8 @@ public final class Database {
 
     private var handle: OpaquePointer?
     public let path: String
+    /// Whether this connection writes through the coalescing VFS (see `CSQLiteVFS.h`).
+    let usesCoalescingVFS: Bool
     private var cache: [String: Statement] = [:]
     /// Hot-path statements by the address of their SQL literal: hashing an address instead of
     /// the SQL text saves about a microsecond per statement run.
@@ -67,6 +69,7 @@ public final class Database {
             | SQLITE_OPEN_NOMUTEX
         let vfs: UnsafePointer<CChar>? = configuration.coalescesWALWrites && configuration.synchronousFull && !configuration.readOnly
             && Self.coalescingVFSRegistered ? CSQLiteVFS_name : nil
+        usesCoalescingVFS = vfs != nil
         let code = sqlite3_open_v2(path, &connection, flags, vfs)
         guard code == SQLITE_OK, let connection else {
             let error = connection.map { DatabaseError.current($0, sql: nil) }

@@ -26,6 +26,8 @@ public struct DatabaseError: Error, Sendable, Equatable, CustomStringConvertible
 
     // sqlite3.h defines the extended codes as expressions (`SQLITE_CONSTRAINT | (8<<8)`), which
     // Swift does not import.
+    /// SQLITE_IOERR_FSYNC (a macro Swift cannot import).
+    static let ioErrorFsync: Int32 = 1_034
     static let constraintUnique: Int32 = 2_067
     static let constraintPrimaryKey: Int32 = 1_555
 

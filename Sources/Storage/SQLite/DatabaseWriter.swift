@@ -1,3 +1,4 @@
+import CSQLiteVFS
 import Foundation
 
 /// The one writer: a thread that owns the write connection. Callers queue work (bounded); the
@@ -13,6 +14,9 @@ final class DatabaseWriter: @unchecked Sendable {
         var queueCommandsMax: Int
         var batchCommandsMax: Int
         var batchWindowMicroseconds: Int
+        /// Pipelined group commit: the next batch runs while a syncer thread fsyncs the last
+        /// (see `WALSyncer`). Needs the coalescing VFS on the write connection.
+        var pipelinesSync = true
     }
 
     private let configuration: Configuration
@@ -24,11 +28,13 @@ final class DatabaseWriter: @unchecked Sendable {
     private var drainRatePerSecond: Double = 10_000
     private let context: WriteContext
     private var thread: Thread?
+    private let syncer: WALSyncer?
 
     init(context: WriteContext, configuration: Configuration) {
         precondition(configuration.queueCommandsMax > 0 && configuration.batchCommandsMax > 0)
         self.context = context
         self.configuration = configuration
+        self.syncer = configuration.pipelinesSync && context.db.usesCoalescingVFS ? WALSyncer(walPath: context.db.path + "-wal") : nil
         // The thread keeps its owner alive until `close()` ends it: never a dangling self.
         let thread = Thread { self.run() }
         thread.name = "jointlend.store.writer"
@@ -63,6 +69,8 @@ final class DatabaseWriter: @unchecked Sendable {
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
+    var syncerCounts: (syncs: Int, batches: Int) { syncer?.counts ?? (0, 0) }
+
     /// Commands waiting to be taken by the writer (for tests and metrics).
     var queuedCount: Int {
         condition.lock()
@@ -80,6 +88,8 @@ final class DatabaseWriter: @unchecked Sendable {
     }
 
     private func enqueue(_ job: any WriteJob) -> StoreError? {
+        // After a failed fsync nothing more is accepted: what is on disk is unknown until reopened.
+        if let failure = syncer?.failed { return .database(failure) }
         condition.lock()
         defer { condition.unlock() }
         if closing { return .closed }
@@ -104,6 +114,8 @@ final class DatabaseWriter: @unchecked Sendable {
     // MARK: Writer thread
 
     private func run() {
+        // Thread-local in the VFS: only this thread's commits are deferred.
+        if syncer != nil { CSQLiteVFS_setDeferredCommitSync(1) }
         while let batch = nextBatch() {
             let started = DispatchTime.now().uptimeNanoseconds
             let cpuStarted = Self.threadCPUNanoseconds()
@@ -119,6 +131,7 @@ final class DatabaseWriter: @unchecked Sendable {
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
         }
+        syncer?.close()
         context.db.close()
         condition.lock()
         finished = true
@@ -165,7 +178,26 @@ final class DatabaseWriter: @unchecked Sendable {
             for job in batch { job.finish(batchError: reported) }
             return
         }
-        for job in batch { job.finish(batchError: nil) }
+        answerWhenDurable(batch)
+    }
+
+    /// Answers a committed batch: at once if its commit synced, else through the syncer after
+    /// the fsync its commit deferred. A batch that wrote nothing still waits for the syncs of
+    /// the batches before it, as its answers may rest on their rows.
+    private func answerWhenDurable(_ batch: [any WriteJob]) {
+        guard let syncer else {
+            for job in batch { job.finish(batchError: nil) }
+            return
+        }
+        var wal: UnsafeMutableRawPointer?
+        let generation = CSQLiteVFS_takePendingSync(&wal)
+        guard generation > 0, let wal else {
+            for job in batch { job.finish(batchError: nil) }
+            return
+        }
+        if let failure = syncer.submit(batch, generation: generation, wal: wal) {
+            for job in batch { job.finish(batchError: StoreError.database(failure)) }
+        }
     }
 
     /// One try at committing `batch`; false when, without savepoints, a command failed after

@@ -1,0 +1,136 @@
+import CSQLite
+import CSQLiteVFS
+import Foundation
+
+/// The second stage of pipelined group commit. The writer commits a batch with its WAL sync
+/// deferred (see `CSQLiteVFS_setDeferredCommitSync`): the frames are in the kernel, not yet on
+/// disk. It hands the batch here and goes on with the next one; this thread fsyncs the WAL —
+/// one `fdatasync` for every batch that arrived meanwhile — and only then answers their jobs.
+/// So no answer precedes durability, and the writer never sits idle in an fsync.
+///
+/// An fsync that fails leaves it unknown what reached the disk (and Linux may not report the
+/// loss again), so the syncer fails those jobs and every later one: the store must be reopened,
+/// which replays what the WAL really holds.
+final class WALSyncer: @unchecked Sendable {
+    // @unchecked: `pending`, `failure` and `closing` are guarded by `condition`; `fd` is touched
+    // by the syncer thread only.
+    private struct Item {
+        var jobs: [any WriteJob]
+        var generation: Int64
+        var wal: UnsafeMutableRawPointer
+    }
+
+    /// Batches waiting for an fsync before the writer must wait for the syncer.
+    static let batchesWaitingMax = 8
+
+    private let walPath: String
+    private let condition = NSCondition()
+    private var pending: [Item] = []
+    private var inFlight = 0
+    private var closing = false
+    private var finished = false
+    private(set) var failure: DatabaseError?
+    private var fd: Int32 = -1
+    private var statistics = (syncs: 0, batches: 0)
+
+    init(walPath: String) {
+        self.walPath = walPath
+        let thread = Thread { self.run() }
+        thread.name = "jointlend.store.syncer"
+        thread.start()
+    }
+
+    /// Queues a committed batch; waits while too many are queued. Returns false, having
+    /// answered nothing, if the syncer has failed (the caller then fails the jobs).
+    func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer) -> DatabaseError? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.count >= Self.batchesWaitingMax && failure == nil { condition.wait() }
+        if let failure { return failure }
+        pending.append(Item(jobs: jobs, generation: generation, wal: wal))
+        condition.broadcast()
+        return nil
+    }
+
+    /// The failure, if an fsync has failed; nil while sound.
+    var failed: DatabaseError? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+
+    /// Waits until every submitted batch has been synced and answered.
+    func drain() {
+        condition.lock()
+        while !pending.isEmpty || inFlight > 0 { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Drains, then ends the thread.
+    func close() {
+        condition.lock()
+        closing = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    /// fsyncs and batches answered, for benchmarks.
+    var counts: (syncs: Int, batches: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return statistics
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !closing { condition.wait() }
+            if pending.isEmpty && closing {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                break
+            }
+            let items = pending
+            pending.removeAll(keepingCapacity: true)
+            inFlight = items.count
+            let failedBefore = failure
+            condition.broadcast()
+            condition.unlock()
+
+            let outcome = failedBefore ?? sync()
+            if outcome == nil, let last = items.last {
+                // Every item names the same WAL; the newest generation covers the older ones.
+                CSQLiteVFS_markSynced(last.wal, last.generation)
+            }
+            for item in items {
+                for job in item.jobs { job.finish(batchError: outcome.map(StoreError.database)) }
+            }
+            condition.lock()
+            if let outcome, failure == nil { failure = outcome }
+            inFlight = 0
+            statistics.syncs += 1
+            statistics.batches += items.count
+            condition.broadcast()
+            condition.unlock()
+        }
+        if fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// One fdatasync of the WAL through this thread's own descriptor: it covers every write
+    /// any descriptor of the file made before it.
+    private func sync() -> DatabaseError? {
+        if fd < 0 {
+            fd = open(walPath, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                return DatabaseError(extendedResultCode: DatabaseError.ioErrorFsync, message: "cannot open the WAL to sync it (errno \(errno))")
+            }
+        }
+        while fdatasync(fd) != 0 {
+            if errno == EINTR { continue }
+            return DatabaseError(extendedResultCode: DatabaseError.ioErrorFsync, message: "WAL fsync failed (errno \(errno)); reopen the store")
+        }
+        return nil
+    }
+}
