@@ -50,6 +50,8 @@ public final class GatewayServer: Sendable {
         var storeConfig = StoreConfiguration(path: databasePath, router: config.makeRouter())
         storeConfig.queueCommandsMax = config.runtime.storeQueueCommandsMax
         storeConfig.batchCommandsMax = config.runtime.storeBatchCommandsMax
+        storeConfig.pipelinesSync = config.runtime.storePipelinesSync
+        storeConfig.pipelinedBatchCommandsMin = config.runtime.storePipelinedBatchCommandsMin
         storeConfig.businessDayOffsetSeconds = config.businessDayUtcOffsetSeconds
         let store = try SQLiteStore(configuration: storeConfig)
         self.store = store

@@ -38,6 +38,8 @@ public struct RuntimeSettings: Sendable {
     public var partnerRateLimit = RateLimit(ratePerSecond: 50_000, burst: 100_000)
     public var storeQueueCommandsMax = 20_000
     public var storeBatchCommandsMax = 1_024
+    public var storePipelinesSync = true
+    public var storePipelinedBatchCommandsMin = 32
     /// How often the deadline sweeper and the outbox dispatcher look for work.
     public var sweepIntervalMilliseconds = 1_000
 
@@ -79,7 +81,9 @@ public struct RuntimeSettings: Sendable {
             }
         }
         if let st = root.object("store", required: false) {
-            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax"])
+            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax", "pipelinedSync", "pipelinedBatchCommandsMin"])
+            r.storePipelinesSync = st.bool("pipelinedSync", required: false) ?? r.storePipelinesSync
+            r.storePipelinedBatchCommandsMin = st.int("pipelinedBatchCommandsMin", required: false, in: 1...100_000) ?? r.storePipelinedBatchCommandsMin
             r.storeQueueCommandsMax = st.int("queueCommandsMax", required: false, in: 1...1_000_000) ?? r.storeQueueCommandsMax
             r.storeBatchCommandsMax = st.int("batchCommandsMax", required: false, in: 1...100_000) ?? r.storeBatchCommandsMax
         }

@@ -63,6 +63,12 @@ final class FundingEngine: Sendable {
             .text(plan.ruleId), .integer(Int64(plan.ruleVersion)),
         ])
         let loanRow = db.lastInsertedRowID
+        // A loan whose deadline lies behind the sweep (approved long ago) pulls the cursor back,
+        // so the sweep still reaches it.
+        let placed = SweepCursor(deadlineAt: router.deadline(forApprovedAt: loan.approvedAt), loanRow: loanRow)
+        if placed <= context.sweepCursor {
+            try SweepCursor.store(SweepCursor(deadlineAt: placed.deadlineAt, loanRow: loanRow - 1), context)
+        }
         var tranches: [TrancheRecord] = []
         var open: Int64 = 0
         for planned in plan.tranches {
@@ -391,11 +397,38 @@ final class FundingEngine: Sendable {
 
     // MARK: Expiry
 
-    func expireOverdue(_ context: WriteContext, now: Int64, limit: Int) throws -> [ExpiryResult] {
-        let due = try context.db.cachedStatement(
-            "SELECT id FROM loan WHERE state = 'awaiting_funding' AND deadline_at <= ? ORDER BY deadline_at LIMIT ?")
-            .fetchAll([.integer(now), .integer(Int64(min(max(limit, 0), 1_000)))]) { $0.int64(0) }
-        return try due.map { try unfund(context, loanRow: $0, reason: .deadlinePassed, now: now) }
+    /// Loans a sweep step looks at, at most: a step is one writer command, so this bounds how
+    /// long the sweep holds the writer however far behind it is.
+    static let sweepExaminedLoansMax = 2_000
+
+    /// One step of the deadline sweep: walks loans by (deadline, row) from the cursor up to
+    /// `now`, unfunds those still awaiting (at most `limit`), and moves the cursor past what it
+    /// handled. `complete` when nothing due is left behind the cursor.
+    func expireOverdue(_ context: WriteContext, now: Int64, limit: Int) throws -> (results: [ExpiryResult], complete: Bool) {
+        let cursor = context.sweepCursor
+        let rows = try context.db.cachedStatement("""
+            SELECT id, deadline_at, state FROM loan
+            WHERE deadline_at >= ?1 AND (deadline_at > ?1 OR id > ?2) AND deadline_at <= ?3
+            ORDER BY deadline_at, id LIMIT ?4
+            """)
+            .fetchAll([.integer(cursor.deadlineAt), .integer(cursor.loanRow), .integer(now), .integer(Int64(Self.sweepExaminedLoansMax))]) {
+                (row: $0.int64(0), deadline: $0.int64(1), awaiting: $0.text(2) == LoanState.awaitingFunding.rawValue)
+            }
+        var results: [ExpiryResult] = []
+        var reached = cursor
+        var complete = rows.count < Self.sweepExaminedLoansMax
+        for loan in rows {
+            if loan.awaiting {
+                guard results.count < max(limit, 0) else {
+                    complete = false
+                    break
+                }
+                results.append(try unfund(context, loanRow: loan.row, reason: .deadlinePassed, now: now))
+            }
+            reached = SweepCursor(deadlineAt: loan.deadline, loanRow: loan.row)
+        }
+        try SweepCursor.store(reached, context)
+        return (results, complete)
     }
 
     // MARK: Repayments

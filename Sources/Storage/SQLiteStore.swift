@@ -46,7 +46,8 @@ public final class SQLiteStore: Store {
         self.writer = DatabaseWriter(
             context: context,
             configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
-                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds))
+                                 batchWindowMicroseconds: configuration.batchWindowMicroseconds, pipelinesSync: configuration.pipelinesSync,
+                                 pipelinedBatchCommandsMin: configuration.pipelinedBatchCommandsMin))
     }
 
     deinit { close() }
@@ -96,9 +97,18 @@ public final class SQLiteStore: Store {
         return try await writer.write { try engine.confirm($0, confirmation, now: now) }
     }
 
+    /// Runs the deadline sweep in bounded steps (each one writer command, so other commands
+    /// interleave) until nothing due is left or `limit` (at most 1,000) loans have ended.
     public func expireOverdue(now: Int64, limit: Int) async throws -> [ExpiryResult] {
         let engine = self.engine
-        return try await writer.write { try engine.expireOverdue($0, now: now, limit: limit) }
+        let bounded = min(max(limit, 0), 1_000)
+        var ended: [ExpiryResult] = []
+        while true {
+            let remaining = bounded - ended.count
+            let step = try await writer.write { try engine.expireOverdue($0, now: now, limit: remaining) }
+            ended += step.results
+            if step.complete || ended.count >= bounded { return ended }
+        }
     }
 
     public func recordRepayment(_ repayment: Repayment, now: Int64) async throws -> RepaymentResult {

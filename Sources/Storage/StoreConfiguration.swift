@@ -13,6 +13,12 @@ public struct StoreConfiguration: Sendable {
     /// How long the writer waits for more commands before committing a batch smaller than
     /// `batchCommandsMax`. 0: commit what is there; batches then grow with load by themselves.
     public var batchWindowMicroseconds = 0
+    /// Pipelined group commit: the writer runs the next batch while a syncer thread fsyncs
+    /// the WAL for the last one, and answers a batch only after its fsync (see `WALSyncer`).
+    public var pipelinesSync = true
+    /// With pipelining, while an fsync is in flight the writer starts a new batch only once
+    /// this many commands wait (or the fsync ends), so few callers do not split into slivers.
+    public var pipelinedBatchCommandsMin = 32
     /// Read connections kept open.
     public var readConnectionsMax = 4
     public var busyTimeoutMilliseconds: Int32 = 5_000

@@ -5,6 +5,7 @@ enum StoreSchema {
         migrator.registerMigration("v1-core") { db in try db.execute(v1) }
         migrator.registerMigration("v2-repayments") { db in try db.execute(v2) }
         migrator.registerMigration("v3-confirmation-idempotency") { db in try db.execute(v3) }
+        migrator.registerMigration("v4-deadline-sweep-cursor") { db in try db.execute(v4) }
         return migrator
     }
 
@@ -167,5 +168,23 @@ enum StoreSchema {
             SELECT i.response FROM idempotency i
             WHERE i.scope = 'confirmation' AND i.key = confirmation.funder_id || '/' || confirmation.serial);
         DELETE FROM idempotency WHERE scope = 'confirmation';
+        """
+
+    /// The deadline sweep walks a plain index on `deadline_at` from a persisted cursor instead of
+    /// a partial index of awaiting loans: that index lost an entry — a write to a page at a
+    /// random place — every time a loan was funded, the hottest command. The cursor starts
+    /// just below the earliest awaiting deadline (or past every loan when none awaits).
+    private static let v4 = """
+        CREATE TABLE sweep_cursor (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            deadline_at INTEGER NOT NULL,
+            loan_id INTEGER NOT NULL
+        );
+        INSERT INTO sweep_cursor(id, deadline_at, loan_id)
+        SELECT 1,
+               COALESCE((SELECT MIN(deadline_at) - 1 FROM loan WHERE state = 'awaiting_funding'), (SELECT MAX(deadline_at) FROM loan), 0),
+               CASE WHEN EXISTS (SELECT 1 FROM loan WHERE state = 'awaiting_funding') THEN 0 ELSE COALESCE((SELECT MAX(id) FROM loan), 0) END;
+        DROP INDEX loan_awaiting_deadline;
+        CREATE INDEX loan_deadline ON loan(deadline_at);
         """
 }

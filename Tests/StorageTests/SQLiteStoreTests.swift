@@ -465,3 +465,58 @@ final class Gate: @unchecked Sendable {
         #expect(try await store.verifyAudit() == nil)
     }
 }
+
+
+/// The deadline sweep walks loans from a persisted cursor in bounded steps.
+@Suite struct DeadlineSweepTests {
+    typealias F = StoreFixture
+
+    @Test func sweepEndsEveryDueLoanInBoundedStepsAndHonoursTheLimit() async throws {
+        let path = F.temporaryPath()
+        let setup = try SQLiteStore(configuration: F.configuration(path: path))
+        try await setup.depositToPool(funderId: F.pool, amountMinor: 10_000_000_000, reference: "seed", now: F.approvedAt)
+        setup.close()
+        let count = FundingEngine.sweepExaminedLoansMax + 500
+        try StoreSeeder.seedAwaitingLoans(path: path, count: count, amountMinor: 1_000_000, poolShareBps: 3_000, poolId: F.pool,
+                                          partnerId: F.bankA, currency: "CNY", approvedAt: F.approvedAt, deadlineSeconds: 7_200,
+                                          ruleId: "joint", ruleVersion: 1)
+        let store = try SQLiteStore(configuration: F.configuration(path: path))
+        defer { store.close() }
+        #expect(try await store.expireOverdue(now: F.approvedAt + 7_199, limit: 1_000).isEmpty)
+        var ended: [String] = []
+        for _ in 0..<4 {
+            let pass = try await store.expireOverdue(now: F.approvedAt + 7_200, limit: 1_000)
+            #expect(pass.count <= 1_000)
+            ended += pass.map(\.loanId)
+        }
+        #expect(ended.count == count)
+        #expect(Set(ended).count == count)
+        #expect(try await store.read { try $0.fetchInt64("SELECT COUNT(*) FROM loan WHERE state = 'awaiting_funding'") } == 0)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
+    @Test func upgradeFromV3PlacesTheCursorBelowTheEarliestAwaitingLoan() async throws {
+        let path = F.temporaryPath()
+        let raw = try Database(path: path)
+        var v3 = DatabaseMigrator()
+        for migration in StoreSchema.migrator.migrations.prefix(3) { v3.registerMigration(migration.id) { try migration.migrate($0) } }
+        try v3.migrate(raw)
+        raw.close()
+        let setup = try SQLiteStore(configuration: F.configuration(path: path))
+        setup.close()
+        // A v3 file with loans: reopen as v3 to fake history written before the upgrade.
+        let again = try Database(path: path)
+        try again.execute("DELETE FROM schema_migrations WHERE id = 'v4-deadline-sweep-cursor'")
+        try again.execute("DROP TABLE sweep_cursor")
+        try again.execute("DROP INDEX loan_deadline")
+        try again.execute("CREATE INDEX loan_awaiting_deadline ON loan(deadline_at) WHERE state = 'awaiting_funding'")
+        again.close()
+        try StoreSeeder.seedAwaitingLoans(path: path, count: 3, amountMinor: 1_000_000, poolShareBps: 3_000, poolId: F.pool,
+                                          partnerId: F.bankA, currency: "CNY", approvedAt: F.approvedAt, deadlineSeconds: 7_200,
+                                          ruleId: "joint", ruleVersion: 1)
+        let store = try SQLiteStore(configuration: F.configuration(path: path))
+        defer { store.close() }
+        #expect(try await store.read { try $0.fetchInt64("SELECT deadline_at FROM sweep_cursor") } == F.approvedAt + 7_199)
+        #expect(try await store.expireOverdue(now: F.approvedAt + 7_200, limit: 10).count == 3)
+    }
+}

@@ -192,6 +192,20 @@ import Testing
         #expect(try await store.verifyLedger() == nil)
     }
 
+    @Test func expiryReachesALoanWhoseDeadlineIsBehindAnEarlierSweep() async throws {
+        let store = try await F.makeStore()
+        defer { store.close() }
+        _ = try await store.intake(F.loan("L-late"), now: F.now)
+        #expect(try await store.expireOverdue(now: F.approvedAt + 7_300, limit: 10).map(\.loanId) == ["L-late"])
+        // Approved earlier than the loan just swept: its deadline lies behind where the sweep got to.
+        var early = F.loan("L-early", borrower: "b-2")
+        early.approvedAt = F.approvedAt - 200
+        guard case .planned = try await store.intake(early, now: F.now) else { Issue.record("L-early not planned"); return }
+        #expect(try await store.expireOverdue(now: F.approvedAt + 7_300, limit: 10).map(\.loanId) == ["L-early"])
+        #expect(try await store.loan(id: "L-early")?.state == .unfunded)
+        #expect(try await store.expireOverdue(now: F.approvedAt + 9_000, limit: 10).isEmpty)
+    }
+
     @Test func outboxLifecycleClaimLeaseBackoffDeadAndSent() async throws {
         var configuration = F.configuration()
         configuration.outbox.attemptsMax = 3

@@ -16,4 +16,7 @@ c["contractsDir"] = f"{repo}/Contracts"
 c["platform"] = {"secretFile": f"{repo}/Config/keys/platform-dev.secret"}
 c["rateLimits"] = {"platform": {"ratePerSecond": 10000000, "burst": 10000000}, "partner": {"ratePerSecond": 10000000, "burst": 10000000}}
 c["store"] = {"queueCommandsMax": 100000, "batchCommandsMax": 4096}
+# Experiments: JL_BENCH_STORE='{"pipelinedSync": false}' overrides store settings.
+import os
+c["store"].update(json.loads(os.environ.get("JL_BENCH_STORE", "{}")))
 json.dump(c, open(out, "w"), indent=1)

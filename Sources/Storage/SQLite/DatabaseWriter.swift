@@ -17,9 +17,16 @@ final class DatabaseWriter: @unchecked Sendable {
         /// Pipelined group commit: the next batch runs while a syncer thread fsyncs the last
         /// (see `WALSyncer`). Needs the coalescing VFS on the write connection.
         var pipelinesSync = true
+        /// While an fsync is in flight, the writer starts the next batch only once this many
+        /// commands wait (or the fsync ends): with few callers, batches would otherwise split
+        /// into slivers that each pay a commit's fixed cost.
+        var pipelinedBatchCommandsMin = 32
     }
 
     private let configuration: Configuration
+    /// Generations handed to the syncer and known synced (guarded by `condition`).
+    private var submittedGeneration: Int64 = 0
+    private var syncedGeneration: Int64 = 0
     private let condition = NSCondition()
     private var queue: [any WriteJob] = []
     private var closing = false
@@ -144,6 +151,9 @@ final class DatabaseWriter: @unchecked Sendable {
         defer { condition.unlock() }
         while queue.isEmpty && !closing { condition.wait() }
         if queue.isEmpty { return nil }
+        while syncedGeneration < submittedGeneration && queue.count < configuration.pipelinedBatchCommandsMin && !closing {
+            condition.wait()
+        }
         if configuration.batchWindowMicroseconds > 0 && !closing {
             let deadline = Date(timeIntervalSinceNow: Double(configuration.batchWindowMicroseconds) / 1e6)
             while queue.count < configuration.batchCommandsMax && !closing {
@@ -195,7 +205,15 @@ final class DatabaseWriter: @unchecked Sendable {
             for job in batch { job.finish(batchError: nil) }
             return
         }
-        if let failure = syncer.submit(batch, generation: generation, wal: wal) {
+        condition.lock()
+        submittedGeneration = max(submittedGeneration, generation)
+        condition.unlock()
+        if let failure = syncer.submit(batch, generation: generation, wal: wal, onSynced: { [self] synced in
+            condition.lock()
+            syncedGeneration = max(syncedGeneration, synced)
+            condition.signal()
+            condition.unlock()
+        }) {
             for job in batch { job.finish(batchError: StoreError.database(failure)) }
         }
     }

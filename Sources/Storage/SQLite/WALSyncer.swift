@@ -18,6 +18,7 @@ final class WALSyncer: @unchecked Sendable {
         var jobs: [any WriteJob]
         var generation: Int64
         var wal: UnsafeMutableRawPointer
+        var onSynced: @Sendable (Int64) -> Void
     }
 
     /// Batches waiting for an fsync before the writer must wait for the syncer.
@@ -42,12 +43,13 @@ final class WALSyncer: @unchecked Sendable {
 
     /// Queues a committed batch; waits while too many are queued. Returns false, having
     /// answered nothing, if the syncer has failed (the caller then fails the jobs).
-    func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer) -> DatabaseError? {
+    func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer,
+                onSynced: @escaping @Sendable (Int64) -> Void) -> DatabaseError? {
         condition.lock()
         defer { condition.unlock() }
         while pending.count >= Self.batchesWaitingMax && failure == nil { condition.wait() }
         if let failure { return failure }
-        pending.append(Item(jobs: jobs, generation: generation, wal: wal))
+        pending.append(Item(jobs: jobs, generation: generation, wal: wal, onSynced: onSynced))
         condition.broadcast()
         return nil
     }
@@ -100,9 +102,11 @@ final class WALSyncer: @unchecked Sendable {
             condition.unlock()
 
             let outcome = failedBefore ?? sync()
-            if outcome == nil, let last = items.last {
+            if let last = items.last {
                 // Every item names the same WAL; the newest generation covers the older ones.
-                CSQLiteVFS_markSynced(last.wal, last.generation)
+                if outcome == nil { CSQLiteVFS_markSynced(last.wal, last.generation) }
+                // Also after a failure: the writer must not wait for a sync that will not come.
+                last.onSynced(last.generation)
             }
             for item in items {
                 for job in item.jobs { job.finish(batchError: outcome.map(StoreError.database)) }

@@ -8,6 +8,10 @@ public final class WriteContext {
     /// Ledger account ids by code; cleared on rollback since a rolled-back insert frees its id.
     var accountIDs: [String: LedgerAccountRef] = [:]
     private var auditHeadAtCommandStart: AuditLog.Head
+    /// The deadline sweep's cursor: every awaiting loan at or below (deadline, loan row) has
+    /// been handled. Mirrors the `sweep_cursor` row; restored like the audit head on rollback.
+    var sweepCursor: SweepCursor
+    private var sweepCursorAtCommandStart: SweepCursor
     /// Balance changes of this batch not yet written, by account id. Flushed once before COMMIT:
     /// one UPDATE per account per batch instead of one per posting.
     private(set) var pendingBalanceDeltas: [Int64: Int64] = [:]
@@ -19,15 +23,20 @@ public final class WriteContext {
         let head = try AuditLog.loadHead(db)
         self.auditHead = head
         self.auditHeadAtCommandStart = head
+        let cursor = try SweepCursor.load(db)
+        self.sweepCursor = cursor
+        self.sweepCursorAtCommandStart = cursor
     }
 
     func commandWillBegin() {
         auditHeadAtCommandStart = auditHead
+        sweepCursorAtCommandStart = sweepCursor
         commandBalanceChanges.removeAll(keepingCapacity: true)
     }
 
     func commandDidRollBack() {
         auditHead = auditHeadAtCommandStart
+        sweepCursor = sweepCursorAtCommandStart
         accountIDs.removeAll(keepingCapacity: true)
         for change in commandBalanceChanges { pendingBalanceDeltas[change.account, default: 0] -= change.amountMinor }
         commandBalanceChanges.removeAll(keepingCapacity: true)
@@ -57,5 +66,30 @@ public final class WriteContext {
         accountIDs.removeAll(keepingCapacity: true)
         // Reloading can only fail if the database is unusable; the next batch will fail loudly then.
         if let head = try? AuditLog.loadHead(db) { auditHead = head }
+        if let cursor = try? SweepCursor.load(db) { sweepCursor = cursor }
+    }
+}
+
+/// Where the deadline sweep has got to, ordered by (deadline, loan row) as the index is.
+struct SweepCursor: Equatable, Comparable {
+    var deadlineAt: Int64
+    var loanRow: Int64
+
+    static func < (a: SweepCursor, b: SweepCursor) -> Bool {
+        (a.deadlineAt, a.loanRow) < (b.deadlineAt, b.loanRow)
+    }
+
+    static func load(_ db: Database) throws -> SweepCursor {
+        try db.fetchOne("SELECT deadline_at, loan_id FROM sweep_cursor WHERE id = 1") {
+            SweepCursor(deadlineAt: $0.int64(0), loanRow: $0.int64(1))
+        } ?? SweepCursor(deadlineAt: 0, loanRow: 0)
+    }
+
+    /// Moves the cursor (persisted in the current transaction).
+    static func store(_ cursor: SweepCursor, _ context: WriteContext) throws {
+        guard cursor != context.sweepCursor else { return }
+        try context.db.execute("UPDATE sweep_cursor SET deadline_at = ?, loan_id = ? WHERE id = 1",
+                               [.integer(cursor.deadlineAt), .integer(cursor.loanRow)])
+        context.sweepCursor = cursor
     }
 }
