@@ -64,7 +64,8 @@ public final class GatewayServer: Sendable {
         let metrics = Metrics()
         let queueMax = storeConfig.queueCommandsMax
         let readiness: @Sendable () -> String? = { [store] in
-            store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
+            if store.hasFailedSync { return "store stopped after a failed WAL fsync; restart the gateway" }
+            return store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
         }
         metrics.collect { [store] in
             let w = store.writerStatistics

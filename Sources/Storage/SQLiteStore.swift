@@ -79,6 +79,9 @@ public final class SQLiteStore: Store {
         return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
     }
 
+    /// True once a WAL fsync has failed: the store refuses every command until reopened.
+    public var hasFailedSync: Bool { writer.hasFailedSync }
+
     /// WAL fsyncs the syncer made, and batches they answered (pipelined group commit).
     public var syncerCounts: (syncs: Int, batches: Int) { writer.syncerCounts }
 

@@ -15,7 +15,8 @@ enum StoreBench {
           --loans          loans already stored before measuring (history; default 10000,1000000)
           --confirmations  confirmations measured with group commit (default 100000), each on a
                            further loan seeded awaiting its partner's answer
-          --single         confirmations measured with one command per transaction (default 10000)
+          --single         confirmations measured with one command per transaction and one fsync
+                           each, no pipelining (default 10000)
           --tasks          concurrent submitters (default 512)
           --batch          commands per transaction with group commit (default 1024)
           --checkpoint-ms  background WAL checkpoint interval; 0 checkpoints inside COMMIT (default 50)
@@ -113,6 +114,8 @@ enum StoreBench {
         let approvedAt = Int64(Date().timeIntervalSince1970)
         var configuration = StoreConfiguration(path: path, router: router())
         configuration.batchCommandsMax = batch
+        // The comparison is the classic one: each command its own transaction and its own fsync.
+        configuration.pipelinesSync = batch > 1
         configuration.checkpointIntervalMilliseconds = checkpointMilliseconds
         configuration.queueCommandsMax = max(tasks * 2, 1_024)
         let setup = try SQLiteStore(configuration: configuration)

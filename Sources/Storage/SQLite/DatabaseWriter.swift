@@ -77,6 +77,7 @@ final class DatabaseWriter: @unchecked Sendable {
     }
 
     var syncerCounts: (syncs: Int, batches: Int) { syncer?.counts ?? (0, 0) }
+    var hasFailedSync: Bool { syncer?.failed != nil }
 
     /// Commands waiting to be taken by the writer (for tests and metrics).
     var queuedCount: Int {
