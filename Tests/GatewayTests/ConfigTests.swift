@@ -62,6 +62,25 @@ import Testing
         #expect(p.contains("$.ruleSet.defaultRule.funding.mode: expected \"coFunding\", \"allocation\" or \"mixed\""))
     }
 
+    @Test func storeSettingsAreReadAndCheckedByName() throws {
+        let shipped = try String(contentsOfFile: "\(Self.repoRoot)/Config/gateway.json", encoding: .utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("store-settings-\(UInt32.random(in: 0...UInt32.max)).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func load(_ store: String) throws -> GatewayConfig {
+            let end = try #require(shipped.lastIndex(of: "}"))
+            try (String(shipped[..<end]) + #","store":\#(store)}"#).write(toFile: path, atomically: true, encoding: .utf8)
+            return try GatewayConfig.load(path: path)
+        }
+        let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":8,"batchCommandsMax":512}"#)
+        #expect(config.runtime.storePipelinesSync == false)
+        #expect(config.runtime.storePipelinedBatchCommandsMin == 8)
+        #expect(config.runtime.storeBatchCommandsMax == 512)
+        #expect(try load("{}").runtime.storePipelinesSync == true)
+        #expect(throws: ConfigError.self) { try load(#"{"pipelinedBatchCommandsMin":0}"#) }
+        #expect(throws: ConfigError.self) { try load(#"{"pipelinedSync":"yes"}"#) }
+        #expect(throws: ConfigError.self) { try load(#"{"pipelineSync":true}"#) }
+    }
+
     @Test func guaranteeCapAboveTheJurisdictionMaximumIsRefused() {
         let json = """
             {"jurisdiction":"IN","currency":"INR","funders":[{"id":"nbfc","kind":"partner","name":"N","licenceNumber":"L","risk":{"guaranteeCapBps":600}}],
