@@ -276,46 +276,101 @@ public struct JSONParser {
 }
 
 /// Compact serialisation (no spaces), member order kept. Strings escaped per RFC 8259.
+/// Written as UTF-8 bytes; the `String` forms wrap the byte form, so both give the same text.
 public enum JSONWriter {
-    public static func write(_ value: JSONValue, into out: inout String) {
+    public static func write(_ value: JSONValue, into out: inout [UInt8]) {
         switch value {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .number(let n): out.append(contentsOf: n.utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (k, v) in items.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 write(v, into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (k, m) in members.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 writeString(m.key, into: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 write(m.value, into: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(value, into: &out)
+        return out
+    }
+
+    public static func write(_ value: JSONValue, into out: inout String) {
+        out += string(value)
     }
 
     public static func string(_ value: JSONValue) -> String {
-        var s = ""
-        write(value, into: &s)
-        return s
+        String(decoding: bytes(value), as: UTF8.self)
+    }
+
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
+        // Fast path: nothing to escape, append the whole string at once.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        JSONText.appendQuoted(s, to: &out)
     }
 
     public static func writeString(_ s: String, into out: inout String) {
-        // Fast path: nothing to escape, append the whole string at once.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += JSONText.quoted(s)
+        var bytes: [UInt8] = []
+        writeString(s, into: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A JSON object written member by member straight into bytes, with `JSONWriter`'s exact
+/// output, for hot paths that would otherwise build a `JSONValue` tree only to serialise it.
+struct JSONObjectBytes {
+    private(set) var bytes: [UInt8]
+
+    init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ key: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        JSONWriter.writeString(key, into: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func string(_ name: String, _ value: String) {
+        key(name)
+        JSONWriter.writeString(value, into: &bytes)
+    }
+
+    mutating func number(_ name: String, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func value(_ name: String, _ value: JSONValue) {
+        key(name)
+        JSONWriter.write(value, into: &bytes)
+    }
+
+    /// Closes the object and returns its text; nothing may be added after.
+    mutating func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 }
