@@ -17,7 +17,7 @@ struct AuthorizationHeader {
         guard bytes.count <= Self.valueBytesMax else { throw .headerMalformed(field: Self.fieldName) }
         // Printable ASCII only: rejects control characters, and non-UTF-8 input that arrived
         // repaired as U+FFFD.
-        guard bytes.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else { throw .headerMalformed(field: Self.fieldName) }
+        guard SigningSyntax.isPrintableASCII(bytes) else { throw .headerMalformed(field: Self.fieldName) }
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), space > 0 else { throw .headerMalformed(field: Self.fieldName) }
         tokenEnd = space
         var i = skipSpaces(from: space)
@@ -63,9 +63,16 @@ struct AuthorizationHeader {
     func tokenIs(_ token: String) -> Bool { bytes[0..<tokenEnd].elementsEqual(token.utf8) }
 
     /// The value of parameter `name`, nil if absent.
-    func value(_ name: String) -> Substring? {
-        guard let found = parameters.first(where: { bytes[$0.name].elementsEqual(name.utf8) }) else { return nil }
-        return Substring(String(decoding: bytes[found.value], as: UTF8.self))
+    func value(_ name: String) -> String? {
+        var name = name
+        return name.withUTF8 { wanted in
+            bytes.withUnsafeBufferPointer { all in
+                for p in parameters where p.name.count == wanted.count && UnsafeBufferPointer(rebasing: all[p.name]).elementsEqual(wanted) {
+                    return String(decoding: UnsafeBufferPointer(rebasing: all[p.value]), as: UTF8.self)
+                }
+                return nil
+            }
+        }
     }
 
     /// Builds the header value, parameters in the given order.

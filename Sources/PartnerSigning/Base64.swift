@@ -33,7 +33,11 @@ public enum Base64 {
 
     /// The decoded bytes, or nil if `text` is not canonical padded base64.
     public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        let input = Array(text.utf8)
+        if let decoded = text.utf8.withContiguousStorageIfAvailable({ decode(buffer: $0) }) { return decoded }
+        return Array(text.utf8).withUnsafeBufferPointer { decode(buffer: $0) }
+    }
+
+    private static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard input.count % 4 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(input.count / 4 * 3)

@@ -86,11 +86,11 @@ public struct PartnerSigner: Sendable {
     /// A method is an HTTP token; the path starts with `/` and holds no control characters or
     /// spaces, so the signed message's lines cannot be shifted.
     static func checkRequestLine(method: String, pathAndQuery: String) throws(SigningError) {
-        guard !method.isEmpty, method.utf8.count <= 16, method.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+        guard !method.isEmpty, method.utf8.count <= 16, SigningSyntax.allBytes(of: method, { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
             throw .invalidInput(field: "method")
         }
         guard pathAndQuery.utf8.first == UInt8(ascii: "/"), pathAndQuery.utf8.count <= 8192,
-            pathAndQuery.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            SigningSyntax.allBytes(of: pathAndQuery, { $0 > 0x20 && $0 < 0x7F })
         else { throw .invalidInput(field: "pathAndQuery") }
     }
 }

@@ -96,17 +96,17 @@ public struct PartnerVerifier: Sendable {
         if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != scheme.authorizationToken {
             throw .algorithmMismatch
         }
-        let keyID = try Self.keyID(Self.header(names.keyID, in: headers).map { Substring($0) }, field: names.keyID)
-        let nonce = try Self.nonce(Self.header(names.nonce, in: headers).map { Substring($0) }, field: names.nonce)
-        let (timestamp, timestampText) = try Self.timestamp(Self.header(names.timestamp, in: headers).map { Substring($0) }, field: names.timestamp)
-        let signature = try Self.signatureBytes(Substring(signatureText))
+        let keyID = try Self.keyID(Self.header(names.keyID, in: headers), field: names.keyID)
+        let nonce = try Self.nonce(Self.header(names.nonce, in: headers), field: names.nonce)
+        let (timestamp, timestampText) = try Self.timestamp(Self.header(names.timestamp, in: headers), field: names.timestamp)
+        let signature = try Self.signatureBytes(signatureText)
         let message = CanonicalMessage.response(timestamp: timestampText, nonce: nonce, body: body)
         return Fields(keyID: keyID, timestamp: timestamp, nonce: nonce, signature: signature, message: message)
     }
 
     private func extractParameters(_ kind: MessageKind, pathAndQuery: String, body: [UInt8]) throws(SigningError) -> Fields {
         let parameters = try SortedParameters.parse(pathAndQuery: pathAndQuery, body: body)
-        func value(_ name: String) -> Substring? { parameters.first(where: { $0.name == name }).map { Substring($0.value) } }
+        func value(_ name: String) -> String? { parameters.first(where: { $0.name == name })?.value }
         guard let signatureText = value("sign"), !signatureText.isEmpty else { throw .signatureMissing }
         guard let signType = value("sign_type") else { throw .headerMalformed(field: "sign_type") }
         guard signType == scheme.signType else { throw .algorithmMismatch }
@@ -129,32 +129,44 @@ public struct PartnerVerifier: Sendable {
             found = header.value
         }
         guard let found else { return nil }
-        guard found.utf8.count <= AuthorizationHeader.valueBytesMax, found.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
+        guard found.utf8.count <= AuthorizationHeader.valueBytesMax, SigningSyntax.isPrintableASCII(found) else {
             throw .headerMalformed(field: name)
         }
         return found
     }
 
     static func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z")) }
+        // Native strings know their UTF-8 length: most names are told apart here.
+        guard a.utf8.count == b.utf8.count else { return false }
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                for i in 0..<x.count where x[i] != y[i] {
+                    let folded = x[i] | 0x20
+                    guard folded == y[i] | 0x20, folded >= UInt8(ascii: "a"), folded <= UInt8(ascii: "z") else { return false }
+                }
+                return true
+            }
+        }
     }
 
-    private static func keyID(_ value: Substring?, field: String) throws(SigningError) -> String {
+    private static func keyID(_ value: String?, field: String) throws(SigningError) -> String {
         guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field) }
-        return String(value)
+        return value
     }
 
-    private static func nonce(_ value: Substring?, field: String) throws(SigningError) -> String {
+    private static func nonce(_ value: String?, field: String) throws(SigningError) -> String {
         guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field) }
-        return String(value)
+        return value
     }
 
-    private static func timestamp(_ value: Substring?, field: String) throws(SigningError) -> (Int64, String) {
+    private static func timestamp(_ value: String?, field: String) throws(SigningError) -> (Int64, String) {
         guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field) }
-        return (seconds, String(value))
+        return (seconds, value)
     }
 
-    private static func signatureBytes(_ text: Substring) throws(SigningError) -> [UInt8] {
+    private static func signatureBytes(_ text: String) throws(SigningError) -> [UInt8] {
         guard text.utf8.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(text), !bytes.isEmpty else {
             throw .signatureMalformed
         }
