@@ -82,6 +82,9 @@ public struct JSONParser {
         try parse(Array(text.utf8), limits: limits)
     }
 
+    /// Objects up to this many members are checked for duplicate names by a linear scan.
+    static let membersScannedMax = 16
+
     private let buffer: UnsafeBufferPointer<UInt8>
     private let limits: Limits
     private var i = 0
@@ -131,14 +134,19 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         i += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        // Duplicate names are looked for by scanning while the object is small (no hashing),
+        // and in a set once it is not, so a large object stays linear.
+        var seen: Set<String>?
         skipSpace()
         if i < buffer.count, buffer[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
             skipSpace()
             guard i < buffer.count, buffer[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw fail("duplicate member name") }
+            if members.count == Self.membersScannedMax { seen = Set(members.map(\.key)) }
+            let duplicate = seen?.contains(key) ?? members.contains { $0.key == key }
+            guard !duplicate else { throw fail("duplicate member name") }
+            seen?.insert(key)
             skipSpace()
             guard i < buffer.count, buffer[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
@@ -270,6 +278,8 @@ public struct JSONParser {
 
     private func validated(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> String {
         guard bytes.count <= limits.stringBytesMax else { throw fail("string longer than \(limits.stringBytesMax) bytes") }
+        // ASCII is valid UTF-8: skip the generic validating initialiser, which is not specialised.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         guard let s = String(validating: bytes, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
         return s
     }
@@ -320,13 +330,15 @@ public enum JSONWriter {
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         // Fast path: nothing to escape, append the whole string at once.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+        var s = s
+        let clean = s.withUTF8 { bytes -> Bool in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: s.utf8)
+            out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))
-            return
+            return true
         }
-        JSONText.appendQuoted(s, to: &out)
+        if !clean { JSONText.appendQuoted(s, to: &out) }
     }
 
     public static func writeString(_ s: String, into out: inout String) {

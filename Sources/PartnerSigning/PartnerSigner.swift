@@ -20,11 +20,18 @@ public struct PartnerSigner: Sendable {
 
     /// A fresh 32-character nonce from OpenSSL's CSPRNG.
     public static func makeNonce() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        // RAND_bytes failing means the process has no entropy; nothing safe can continue.
-        guard let random = try? SecureRandom.bytes(32) else { preconditionFailure("OpenSSL RAND_bytes failed") }
-        return String(decoding: random.map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nonceBytes) { random in
+            // RAND_bytes failing means the process has no entropy; nothing safe can continue.
+            guard SecureRandom.fill(random) else { preconditionFailure("OpenSSL RAND_bytes failed") }
+            return String(unsafeUninitializedCapacity: nonceBytes) { out in
+                for i in 0..<nonceBytes { out[i] = nonceAlphabet[Int(random[i]) % nonceAlphabet.count] }
+                return nonceBytes
+            }
+        }
     }
+
+    private static let nonceBytes = 32
+    private static let nonceAlphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// Signs one message at `timestamp` (unix seconds) with `nonce`, using the key valid then.
     ///
@@ -38,9 +45,9 @@ public struct PartnerSigner: Sendable {
         _ kind: MessageKind, method: String = "", pathAndQuery: String = "", body: [UInt8], timestamp: Int64, nonce: String
     ) throws(SigningError) -> SignedMessage {
         guard SigningSyntax.isValidNonce(nonce) else { throw .invalidInput(field: "nonce") }
-        guard timestamp >= 0, String(timestamp).utf8.count <= SigningSyntax.timestampDigitsMax else { throw .invalidInput(field: "timestamp") }
-        let entry = try keyRing.newestValid(at: timestamp)
         let ts = String(timestamp)
+        guard timestamp >= 0, ts.utf8.count <= SigningSyntax.timestampDigitsMax else { throw .invalidInput(field: "timestamp") }
+        let entry = try keyRing.newestValid(at: timestamp)
         switch (scheme.format, kind) {
         case (.jl1, .request), (.jl1, .callback), (.wechatpayV3, .request):
             try Self.checkRequestLine(method: method, pathAndQuery: pathAndQuery)

@@ -62,6 +62,27 @@ import Testing
         #expect(empty.finish() == Array("{}".utf8))
     }
 
+    @Test func duplicateMemberNamesAreFoundInSmallAndLargeObjects() {
+        for count in [1, 2, 15, 16, 17, 40] {
+            let names = (0..<count).map { "m\($0)" }
+            let unique = "{" + names.map { "\"\($0)\":1" }.joined(separator: ",") + "}"
+            #expect((try? JSONParser.parse(unique)) != nil, "\(count) members")
+            for repeated in Set([0, count / 2, count - 1]) {
+                let text = String(unique.dropLast()) + ",\"m\(repeated)\":2}"
+                // Reported just past the repeated name, at its `:` (the text ends `:2}`).
+                #expect(throws: JSONParseError(offset: text.utf8.count - 3, reason: "duplicate member name"),
+                        "\(count) members, m\(repeated) again") { try JSONParser.parse(text) }
+            }
+        }
+    }
+
+    @Test func nonASCIIStringsAreValidatedAndASCIIOnesKeptAsIs() throws {
+        #expect(try JSONParser.parse(#"{"k":"caf\#u{E9} \u00e9"}"#) == .object([("k", .string("caf\u{E9} \u{E9}"))]))
+        #expect(try JSONParser.parse(#"["plain ascii ~"]"#) == .array([.string("plain ascii ~")]))
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }
+    }
+
     @Test func jsonWriterStringFormsAgreeWithTheByteForm() {
         let value = JSONValue.object([("k\"", .string("v\u{7F}\n")), ("a", .array([.number("-0"), .null]))])
         var text = "prefix"
