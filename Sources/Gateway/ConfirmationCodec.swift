@@ -20,9 +20,12 @@ enum ConfirmationCodec {
         var stated: Stated
     }
 
-    /// A contract's names for the confirmation fields, resolved once per contract rather than
-    /// per request.
-    struct FieldNames: Sendable {
+    /// What decoding needs of a contract — its names for the confirmation fields, its result
+    /// codes — resolved once per contract rather than per request. A class, so a request
+    /// borrows it instead of copying its strings.
+    final class FieldNames: Sendable {
+        let partnerId: String
+        let resultCodes: [String: PartnerContract.FundingOutcome]
         let serial: String
         let trancheId: String
         let outcome: String
@@ -33,6 +36,8 @@ enum ConfirmationCodec {
         let known: [String]
 
         init(_ contract: PartnerContract) {
+            partnerId = contract.partnerId
+            resultCodes = contract.resultCodes
             serial = contract.partnerField("serial")
             trancheId = contract.partnerField("trancheId")
             outcome = contract.partnerField("outcome")
@@ -46,10 +51,10 @@ enum ConfirmationCodec {
     }
 
     static func decode(_ body: [UInt8], contract: PartnerContract) throws(HTTPError) -> Decoded {
-        try decode(body, contract: contract, names: FieldNames(contract))
+        try decode(body, names: FieldNames(contract))
     }
 
-    static func decode(_ body: [UInt8], contract: PartnerContract, names: FieldNames) throws(HTTPError) -> Decoded {
+    static func decode(_ body: [UInt8], names: FieldNames) throws(HTTPError) -> Decoded {
         func bad(_ field: String, _ message: String) -> HTTPError {
             HTTPError(.badRequest, code: "invalid_field", message: message, field: field)
         }
@@ -83,13 +88,13 @@ enum ConfirmationCodec {
         guard serial.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw bad("$.\(names.serial)", "must be printable ASCII") }
         let trancheId = try integer(names.trancheId)
         let code = try text(names.outcome)
-        guard let outcome = contract.resultCodes[code] else {
-            throw bad("$.\(names.outcome)", "unknown result code; expected one of \(contract.resultCodes.keys.sorted().joined(separator: ", "))")
+        guard let outcome = names.resultCodes[code] else {
+            throw bad("$.\(names.outcome)", "unknown result code; expected one of \(names.resultCodes.keys.sorted().joined(separator: ", "))")
         }
         let stated = Stated(loanId: present(names.loanId) ? try text(names.loanId) : nil,
                             amountMinor: present(names.amountMinor) ? try integer(names.amountMinor) : nil,
                             currency: present(names.currency) ? try text(names.currency, bytesMax: 8) : nil)
-        return Decoded(confirmation: FundingConfirmation(funderId: contract.partnerId, serial: serial, trancheId: trancheId,
+        return Decoded(confirmation: FundingConfirmation(funderId: names.partnerId, serial: serial, trancheId: trancheId,
                                                          outcome: outcome == .funded ? .funded : .declined),
                        stated: stated)
     }

@@ -216,23 +216,23 @@ public final class GatewayAPI: Sendable {
     func contract(_ ctx: RequestContext) throws(HTTPError) -> PartnerContract { try partner(ctx).contract }
 
     func postConfirmation(_ req: Request, _ ctx: RequestContext) async throws -> Response {
+        // The binding is a class: reading through it borrows the contract instead of copying it.
         let partner = try partner(ctx)
-        let contract = partner.contract
         let now = clock()
         do {
             try partner.verifier.verify(.callback, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: now)
         } catch {
-            metrics.increment("jointlend_signature_failures_total", [("caller", contract.partnerId), ("code", error.code)])
-            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": contract.partnerId, "signature.error": error.code])
+            metrics.increment("jointlend_signature_failures_total", [("caller", partner.contract.partnerId), ("code", error.code)])
+            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": partner.contract.partnerId, "signature.error": error.code])
             throw Self.unauthorized(error)
         }
         try rateLimiter.check(callerID: partner.rateLimitCallerID)
-        let decoded = try ConfirmationCodec.decode(req.body, contract: contract, names: partner.fieldNames)
+        let decoded = try ConfirmationCodec.decode(req.body, names: partner.fieldNames)
         let confirmation = decoded.confirmation
-        try checkStatedFacts(decoded.stated, confirmation, contract: contract)
+        try checkStatedFacts(decoded.stated, confirmation, partner: partner)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
         partner.confirmations(confirmation.outcome).increment()
-        ctx.logger.info("confirmation applied", metadata: ["partner.id": contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
+        ctx.logger.info("confirmation applied", metadata: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
         var ack = JSONObjectBytes()
         ack.string("serial", confirmation.serial)
         ack.number("trancheId", result.trancheId)
@@ -246,11 +246,11 @@ public final class GatewayAPI: Sendable {
 
     /// A partner that states the tranche's loan, amount or currency must state them right: an
     /// amount that differs is answered 409 `confirmation_mismatch` and nothing is applied.
-    func checkStatedFacts(_ stated: ConfirmationCodec.Stated, _ c: FundingConfirmation, contract: PartnerContract) throws {
+    func checkStatedFacts(_ stated: ConfirmationCodec.Stated, _ c: FundingConfirmation, partner: PartnerBinding) throws {
         guard stated.amountMinor != nil || stated.loanId != nil || stated.currency != nil,
-              let facts = try trancheFacts?(c.trancheId), facts.funderId == contract.partnerId else { return }
+              let facts = try trancheFacts?(c.trancheId), facts.funderId == partner.contract.partnerId else { return }
         func mismatch(_ field: String) -> HTTPError {
-            HTTPError(.conflict, code: "confirmation_mismatch", message: "does not match the tranche", field: "$.\(contract.partnerField(field))")
+            HTTPError(.conflict, code: "confirmation_mismatch", message: "does not match the tranche", field: "$.\(partner.contract.partnerField(field))")
         }
         if let a = stated.amountMinor, a != facts.amountMinor { throw mismatch("amountMinor") }
         if let l = stated.loanId, l != facts.loanId { throw mismatch("loanId") }

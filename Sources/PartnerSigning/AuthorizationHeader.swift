@@ -60,19 +60,35 @@ struct AuthorizationHeader {
     }
 
     /// Whether the scheme token (before the first space) is exactly `token`.
-    func tokenIs(_ token: String) -> Bool { bytes[0..<tokenEnd].elementsEqual(token.utf8) }
+    func tokenIs(_ token: String) -> Bool {
+        var token = token
+        return token.withUTF8 { wanted in bytes.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<tokenEnd]).elementsEqual(wanted) } }
+    }
 
     /// The value of parameter `name`, nil if absent.
     func value(_ name: String) -> String? {
+        range(of: name).map { range in bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) } }
+    }
+
+    /// Where the value of parameter `name` lies in the header, nil if absent.
+    func range(of name: String) -> Range<Int>? {
         var name = name
         return name.withUTF8 { wanted in
             bytes.withUnsafeBufferPointer { all in
                 for p in parameters where p.name.count == wanted.count && UnsafeBufferPointer(rebasing: all[p.name]).elementsEqual(wanted) {
-                    return String(decoding: UnsafeBufferPointer(rebasing: all[p.value]), as: UTF8.self)
+                    return p.value
                 }
                 return nil
             }
         }
+    }
+
+    /// Runs `body` over the bytes of a value found by `range(of:)`.
+    func withBytes<T>(of range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) throws(SigningError) -> T) throws(SigningError) -> T {
+        let result: Result<T, SigningError> = bytes.withUnsafeBufferPointer { all in
+            Result { () throws(SigningError) in try body(UnsafeBufferPointer(rebasing: all[range])) }
+        }
+        return try result.get()
     }
 
     /// Builds the header value, parameters in the given order.

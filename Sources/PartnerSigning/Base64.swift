@@ -47,7 +47,11 @@ public enum Base64 {
         return Array(text.utf8).withUnsafeBufferPointer { decode(buffer: $0) }
     }
 
-    private static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        decodeTable.withUnsafeBufferPointer { decode(input, table: $0) }
+    }
+
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>, table decodeTable: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard input.count % 4 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(input.count / 4 * 3)

@@ -68,7 +68,7 @@ public struct PartnerSigner: Sendable {
             let message = CanonicalMessage.response(timestamp: ts, nonce: nonce, body: body)
             let signature = try sign(message, with: entry.key)
             let names = scheme.format == .jl1 ? HeaderNames.jl1Response : HeaderNames.wechatpayResponse
-            var headers = [(names.timestamp, ts), (names.nonce, nonce), (names.signature, Base64.encode(signature)), (names.keyID, entry.id)]
+            var headers: [(name: String, value: String)] = [(names.timestamp, ts), (names.nonce, nonce), (names.signature, Base64.encode(signature)), (names.keyID, entry.id)]
             if let typeHeader = names.signatureType { headers.append((typeHeader, scheme.authorizationToken)) }
             return SignedMessage(keyID: entry.id, message: message, signature: signature, headers: headers, parameters: [])
         case (.sortedParams, _):

@@ -9,6 +9,8 @@ public struct PartnerVerifier: Sendable {
     public let scheme: SigningScheme
     public let keyRing: VerifyingKeyRing
     public let replayGuard: NonceReplayGuard
+    /// `scheme.authorizationToken`, built once rather than per message.
+    private let authorizationToken: String
 
     public init(scheme: SigningScheme, keyRing: VerifyingKeyRing, replayGuard: NonceReplayGuard) throws(SigningError) {
         try scheme.validate()
@@ -20,6 +22,7 @@ public struct PartnerVerifier: Sendable {
         self.scheme = scheme
         self.keyRing = keyRing
         self.replayGuard = replayGuard
+        authorizationToken = scheme.authorizationToken
     }
 
     /// Verifies one message and returns the id of the key that signed it. `headers` are looked
@@ -68,7 +71,7 @@ public struct PartnerVerifier: Sendable {
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
         let header = try AuthorizationHeader(parsing: value)
-        guard header.tokenIs(scheme.authorizationToken) else { throw .algorithmMismatch }
+        guard header.tokenIs(authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
             guard let mchid = header.value("mchid"), mchid.utf8.count <= SigningSyntax.merchantIDBytesMax else {
@@ -76,11 +79,12 @@ public struct PartnerVerifier: Sendable {
             }
             if !scheme.merchantID.isEmpty, mchid != scheme.merchantID { throw .headerMalformed(field: "Authorization.mchid") }
         }
-        guard let signatureText = header.value(names.signature), !signatureText.isEmpty else { throw .signatureMissing }
+        guard let signatureText = header.range(of: names.signature), !signatureText.isEmpty else { throw .signatureMissing }
         let keyID = try Self.keyID(header.value(names.keyID), field: "Authorization." + names.keyID)
         let nonce = try Self.nonce(header.value(names.nonce), field: "Authorization." + names.nonce)
         let (timestamp, timestampText) = try Self.timestamp(header.value(names.timestamp), field: "Authorization." + names.timestamp)
-        let signature = try Self.signatureBytes(signatureText)
+        // Decoded where it lies in the header: the signature's text is never needed as a String.
+        let signature = try header.withBytes(of: signatureText) { (text) throws(SigningError) in try Self.signatureBytes(text) }
         do {
             try PartnerSigner.checkRequestLine(method: method, pathAndQuery: pathAndQuery)
         } catch {
@@ -93,7 +97,7 @@ public struct PartnerVerifier: Sendable {
     private func extractResponseHeaders(headers: [(name: String, value: String)], body: [UInt8]) throws(SigningError) -> Fields {
         let names = scheme.format == .jl1 ? HeaderNames.jl1Response : HeaderNames.wechatpayResponse
         guard let signatureText = try Self.header(names.signature, in: headers), !signatureText.isEmpty else { throw .signatureMissing }
-        if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != scheme.authorizationToken {
+        if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != authorizationToken {
             throw .algorithmMismatch
         }
         let keyID = try Self.keyID(Self.header(names.keyID, in: headers), field: names.keyID)
@@ -151,23 +155,30 @@ public struct PartnerVerifier: Sendable {
         }
     }
 
-    private static func keyID(_ value: String?, field: String) throws(SigningError) -> String {
-        guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field) }
+    // Field names are built only when they are reported.
+    private static func keyID(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field()) }
         return value
     }
 
-    private static func nonce(_ value: String?, field: String) throws(SigningError) -> String {
-        guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field) }
+    private static func nonce(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field()) }
         return value
     }
 
-    private static func timestamp(_ value: String?, field: String) throws(SigningError) -> (Int64, String) {
-        guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field) }
+    private static func timestamp(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> (Int64, String) {
+        guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field()) }
         return (seconds, value)
     }
 
     private static func signatureBytes(_ text: String) throws(SigningError) -> [UInt8] {
-        guard text.utf8.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(text), !bytes.isEmpty else {
+        var text = text
+        let result: Result<[UInt8], SigningError> = text.withUTF8 { bytes in Result { () throws(SigningError) in try signatureBytes(bytes) } }
+        return try result.get()
+    }
+
+    private static func signatureBytes(_ text: UnsafeBufferPointer<UInt8>) throws(SigningError) -> [UInt8] {
+        guard text.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(buffer: text), !bytes.isEmpty else {
             throw .signatureMalformed
         }
         return bytes
