@@ -268,10 +268,7 @@ public final class GatewayAPI: Sendable {
             for p in signed.parameters { withParameters.string(p.name, p.value) }
             return Response.json(bytes: withParameters.finish())
         }
-        var response = Response.json(bytes: bytes)
-        response.headers.reserveCapacity(response.headers.count + signed.headers.count)
-        for h in signed.headers { response.headers.add(name: h.name, value: h.value) }
-        return response
+        return Response.json(bytes: bytes, adding: signed.headers)
     }
 
     func getPartners(_ req: Request, _ ctx: RequestContext) throws -> Response {

@@ -214,7 +214,8 @@ public final class RouterResponder: Sendable {
             while end < path.count, path[end] != 0x2F { end += 1 }
             let part = UnsafeBufferPointer(rebasing: path[start..<end])
             switch segment {
-            case let .literal(bytes): if !part.elementsEqual(bytes) { return nil }
+            case let .literal(bytes):
+                guard part.count == bytes.count, bytes.withUnsafeBufferPointer({ $0.elementsEqual(part) }) else { return nil }
             case let .literalText(text): if String(decoding: part, as: UTF8.self) != text { return nil }
             case let .parameter(name):
                 if part.isEmpty { return nil }

@@ -288,3 +288,18 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(String(decoding: bytes, as: UTF8.self) == #""é\u0000""#)
     }
 }
+
+@Suite struct ResponseTests {
+    @Test func jsonWithAddedHeadersWritesTheSameBytesAsAddingThemOneByOne() {
+        let extra: [(name: String, value: String)] = [("JL-Timestamp", "1763700000"), ("JL-Nonce", "abc"), ("JL-Signature", "c2ln"), ("JL-Key-Id", "k1")]
+        var oneByOne = Response.json(bytes: Array(#"{"a":1}"#.utf8))
+        for h in extra { oneByOne.headers.add(name: h.name, value: h.value) }
+        let gathered = Response.json(bytes: Array(#"{"a":1}"#.utf8), adding: extra)
+        var a: [UInt8] = []
+        var b: [UInt8] = []
+        oneByOne.serialize(into: &a, requestID: "r-1", close: false)
+        gathered.serialize(into: &b, requestID: "r-1", close: false)
+        #expect(a == b)
+        #expect(String(decoding: b, as: UTF8.self) == "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Request-Id: r-1\r\nContent-Type: application/json\r\nJL-Timestamp: 1763700000\r\nJL-Nonce: abc\r\nJL-Signature: c2ln\r\nJL-Key-Id: k1\r\n\r\n{\"a\":1}")
+    }
+}
