@@ -20,6 +20,8 @@ struct AuthorizationHeader {
         guard SigningSyntax.isPrintableASCII(bytes) else { throw .headerMalformed(field: Self.fieldName) }
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), space > 0 else { throw .headerMalformed(field: Self.fieldName) }
         tokenEnd = space
+        // Both formats carry four or five parameters: one allocation instead of growing.
+        parameters.reserveCapacity(6)
         var i = skipSpaces(from: space)
         while i < bytes.count {
             guard parameters.count < Self.parametersMax else { throw .headerMalformed(field: Self.fieldName) }
