@@ -17,8 +17,8 @@ public final class GatewayAPI: Sendable {
     public let contracts: [String: PartnerContract]
     public let metrics: Metrics
     let platformVerifier: PartnerVerifier
-    let partnerVerifiers: [String: PartnerVerifier]
-    let partnerSigners: [String: PartnerSigner]
+    /// Per partner id: contract, verifier, signer and counters in one lookup.
+    let partners: [String: PartnerBinding]
     let rateLimiter: RateLimiter
     let requestStats = RequestStats(routePatterns: GatewayAPI.routeTable.map(\.path), bucketsSeconds: Metrics.latencyBucketsSeconds)
     /// Unix seconds. Injected so tests (and the chaos test's fast-forwarded clock) control time.
@@ -52,22 +52,24 @@ public final class GatewayAPI: Sendable {
         platformVerifier = try PartnerVerifier(
             scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256, timestampToleranceSeconds: config.runtime.platform.timestampToleranceSeconds),
             keyRing: VerifyingKeyRing([.init(id: config.runtime.platform.keyId, key: platformKey)]), replayGuard: replayGuard)
-        partnerVerifiers = try byId.mapValues { try $0.makeVerifier(replayGuard: replayGuard) }
-        partnerSigners = try byId.mapValues { try $0.makeSigner() }
+        // Described first: resolving a counter creates its family, and the help text is set once.
+        Self.describeMetrics(metrics)
+        partners = try byId.mapValues { try PartnerBinding(contract: $0, replayGuard: replayGuard, metrics: metrics) }
         var policies: [String: RateLimiter.Policy] = ["platform": .init(ratePerSecond: config.runtime.platformRateLimit.ratePerSecond, burst: config.runtime.platformRateLimit.burst)]
         for id in byId.keys {
             policies["partner:\(id)"] = .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst)
         }
         rateLimiter = RateLimiter(defaultPolicy: .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst), policies: policies)
-        Self.describeMetrics(metrics)
         metrics.collectText { [requestStats] in requestStats.render() }
     }
 
     static func describeMetrics(_ m: Metrics) {
         m.describe(counter: "jointlend_routing_decisions_total", help: "Routing decisions by outcome (planned or the rejection code).")
-        m.describe(counter: "jointlend_confirmations_total", help: "Partner confirmations by partner and outcome.")
+        m.describe(counter: confirmationsMetric, help: "Partner confirmations by partner and outcome.")
         m.describe(counter: "jointlend_signature_failures_total", help: "Rejected signatures by caller and error code.")
     }
+
+    static let confirmationsMetric = "jointlend_confirmations_total"
 
     /// Every route of the API. `routeTable` is compared against Contracts/openapi.json by a test.
     public static let routeTable: [(method: String, path: String)] = [
@@ -205,46 +207,50 @@ public final class GatewayAPI: Sendable {
 
     // MARK: - Partners
 
-    func contract(_ ctx: RequestContext) throws(HTTPError) -> PartnerContract {
+    func partner(_ ctx: RequestContext) throws(HTTPError) -> PartnerBinding {
         let id = try ctx.parameter("partnerId")
-        guard let c = contracts[id] else { throw HTTPError(.notFound, code: "partner_not_found", message: "no partner with this id", field: "partnerId") }
-        return c
+        guard let p = partners[id] else { throw HTTPError(.notFound, code: "partner_not_found", message: "no partner with this id", field: "partnerId") }
+        return p
     }
 
+    func contract(_ ctx: RequestContext) throws(HTTPError) -> PartnerContract { try partner(ctx).contract }
+
     func postConfirmation(_ req: Request, _ ctx: RequestContext) async throws -> Response {
-        let contract = try contract(ctx)
+        // The binding is a class: reading through it borrows the contract instead of copying it.
+        let partner = try partner(ctx)
         let now = clock()
         do {
-            try partnerVerifiers[contract.partnerId]!.verify(.callback, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: now)
+            try partner.verifier.verify(.callback, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: now)
         } catch {
-            metrics.increment("jointlend_signature_failures_total", [("caller", contract.partnerId), ("code", error.code)])
-            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": contract.partnerId, "signature.error": error.code])
+            metrics.increment("jointlend_signature_failures_total", [("caller", partner.contract.partnerId), ("code", error.code)])
+            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": partner.contract.partnerId, "signature.error": error.code])
             throw Self.unauthorized(error)
         }
-        try rateLimiter.check(callerID: "partner:\(contract.partnerId)")
-        let decoded = try ConfirmationCodec.decode(req.body, contract: contract)
+        try rateLimiter.check(callerID: partner.rateLimitCallerID)
+        let decoded = try ConfirmationCodec.decode(req.body, names: partner.fieldNames)
         let confirmation = decoded.confirmation
-        try checkStatedFacts(decoded.stated, confirmation, contract: contract)
+        try checkStatedFacts(decoded.stated, confirmation, partner: partner)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
-        metrics.increment("jointlend_confirmations_total", [("partner", contract.partnerId), ("outcome", confirmation.outcome.rawValue)])
-        ctx.logger.info("confirmation applied", metadata: ["partner.id": contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
-        var members: [(key: String, value: JSONValue)] = [
-            ("serial", .string(confirmation.serial)), ("trancheId", .number(String(result.trancheId))),
-            ("trancheState", .string(result.trancheState.rawValue)), ("loanId", .string(result.loanId)),
-            ("loanState", .string(result.loanState.rawValue)),
-        ]
-        if let r = result.replacement { members.append(("replacement", Self.encode(r))) }
-        if let u = result.unfundedReason { members.append(("unfundedReason", .string(u.rawValue))) }
-        return try signedResponse(.object(members), contract: contract, now: now)
+        partner.confirmations(confirmation.outcome).increment()
+        ctx.logger.info("confirmation applied", metadata: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
+        var ack = JSONObjectBytes()
+        ack.string("serial", confirmation.serial)
+        ack.number("trancheId", result.trancheId)
+        ack.string("trancheState", result.trancheState.rawValue)
+        ack.string("loanId", result.loanId)
+        ack.string("loanState", result.loanState.rawValue)
+        if let r = result.replacement { ack.value("replacement", Self.encode(r)) }
+        if let u = result.unfundedReason { ack.string("unfundedReason", u.rawValue) }
+        return try signedResponse(ack, partner: partner, now: now)
     }
 
     /// A partner that states the tranche's loan, amount or currency must state them right: an
     /// amount that differs is answered 409 `confirmation_mismatch` and nothing is applied.
-    func checkStatedFacts(_ stated: ConfirmationCodec.Stated, _ c: FundingConfirmation, contract: PartnerContract) throws {
+    func checkStatedFacts(_ stated: ConfirmationCodec.Stated, _ c: FundingConfirmation, partner: PartnerBinding) throws {
         guard stated.amountMinor != nil || stated.loanId != nil || stated.currency != nil,
-              let facts = try trancheFacts?(c.trancheId), facts.funderId == contract.partnerId else { return }
+              let facts = try trancheFacts?(c.trancheId), facts.funderId == partner.contract.partnerId else { return }
         func mismatch(_ field: String) -> HTTPError {
-            HTTPError(.conflict, code: "confirmation_mismatch", message: "does not match the tranche", field: "$.\(contract.partnerField(field))")
+            HTTPError(.conflict, code: "confirmation_mismatch", message: "does not match the tranche", field: "$.\(partner.contract.partnerField(field))")
         }
         if let a = stated.amountMinor, a != facts.amountMinor { throw mismatch("amountMinor") }
         if let l = stated.loanId, l != facts.loanId { throw mismatch("loanId") }
@@ -253,16 +259,16 @@ public final class GatewayAPI: Sendable {
 
     /// Signs an ack in the partner's scheme: headers for `jl1`/`wechatpay-v3`, parameters added to
     /// the JSON body for `sorted-params`.
-    func signedResponse(_ body: JSONValue, contract: PartnerContract, now: Int64) throws -> Response {
-        let bytes = Array(JSONWriter.string(body).utf8)
-        let signed = try partnerSigners[contract.partnerId]!.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
-        if contract.scheme.format == .sortedParams, case .object(var members) = body {
-            for p in signed.parameters { members.append((p.name, .string(p.value))) }
-            return Response.json(JSONWriter.string(.object(members)))
+    func signedResponse(_ ack: JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
+        var body = ack
+        let bytes = body.finish()
+        let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
+        if partner.contract.scheme.format == .sortedParams {
+            var withParameters = ack
+            for p in signed.parameters { withParameters.string(p.name, p.value) }
+            return Response.json(bytes: withParameters.finish())
         }
-        var response = Response.json(bytes: bytes)
-        for h in signed.headers { response.headers.add(name: h.name, value: h.value) }
-        return response
+        return Response.json(bytes: bytes, adding: signed.headers)
     }
 
     func getPartners(_ req: Request, _ ctx: RequestContext) throws -> Response {

@@ -82,6 +82,9 @@ public struct JSONParser {
         try parse(Array(text.utf8), limits: limits)
     }
 
+    /// Objects up to this many members are checked for duplicate names by a linear scan.
+    static let membersScannedMax = 16
+
     private let buffer: UnsafeBufferPointer<UInt8>
     private let limits: Limits
     private var i = 0
@@ -131,14 +134,19 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         i += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        // Duplicate names are looked for by scanning while the object is small (no hashing),
+        // and in a set once it is not, so a large object stays linear.
+        var seen: Set<String>?
         skipSpace()
         if i < buffer.count, buffer[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
             skipSpace()
             guard i < buffer.count, buffer[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw fail("duplicate member name") }
+            if members.count == Self.membersScannedMax { seen = Set(members.map(\.key)) }
+            let duplicate = seen?.contains(key) ?? members.contains { $0.key == key }
+            guard !duplicate else { throw fail("duplicate member name") }
+            seen?.insert(key)
             skipSpace()
             guard i < buffer.count, buffer[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
@@ -270,52 +278,111 @@ public struct JSONParser {
 
     private func validated(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> String {
         guard bytes.count <= limits.stringBytesMax else { throw fail("string longer than \(limits.stringBytesMax) bytes") }
+        // ASCII is valid UTF-8: skip the generic validating initialiser, which is not specialised.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         guard let s = String(validating: bytes, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
         return s
     }
 }
 
 /// Compact serialisation (no spaces), member order kept. Strings escaped per RFC 8259.
+/// Written as UTF-8 bytes; the `String` forms wrap the byte form, so both give the same text.
 public enum JSONWriter {
-    public static func write(_ value: JSONValue, into out: inout String) {
+    public static func write(_ value: JSONValue, into out: inout [UInt8]) {
         switch value {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .number(let n): out.append(contentsOf: n.utf8)
         case .string(let s): writeString(s, into: &out)
         case .array(let items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (k, v) in items.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 write(v, into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (k, m) in members.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 writeString(m.key, into: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 write(m.value, into: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(value, into: &out)
+        return out
+    }
+
+    public static func write(_ value: JSONValue, into out: inout String) {
+        out += string(value)
     }
 
     public static func string(_ value: JSONValue) -> String {
-        var s = ""
-        write(value, into: &s)
-        return s
+        String(decoding: bytes(value), as: UTF8.self)
+    }
+
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
+        // Fast path: nothing to escape, append the whole string at once.
+        var s = s
+        let clean = s.withUTF8 { bytes -> Bool in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: bytes)
+            out.append(UInt8(ascii: "\""))
+            return true
+        }
+        if !clean { JSONText.appendQuoted(s, to: &out) }
     }
 
     public static func writeString(_ s: String, into out: inout String) {
-        // Fast path: nothing to escape, append the whole string at once.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += JSONText.quoted(s)
+        var bytes: [UInt8] = []
+        writeString(s, into: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A JSON object written member by member straight into bytes, with `JSONWriter`'s exact
+/// output, for hot paths that would otherwise build a `JSONValue` tree only to serialise it.
+struct JSONObjectBytes {
+    private(set) var bytes: [UInt8]
+
+    init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ key: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        JSONWriter.writeString(key, into: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func string(_ name: String, _ value: String) {
+        key(name)
+        JSONWriter.writeString(value, into: &bytes)
+    }
+
+    mutating func number(_ name: String, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func value(_ name: String, _ value: JSONValue) {
+        key(name)
+        JSONWriter.write(value, into: &bytes)
+    }
+
+    /// Closes the object and returns its text; nothing may be added after.
+    mutating func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 }

@@ -25,6 +25,8 @@ public final class Metrics: Sendable {
         var buckets: [Double] = []
         var values: [String: Double] = [:]
         var histograms: [String: Histogram] = [:]
+        /// Series resolved once by `counter(_:_:)`; rendered merged with `values` by key.
+        var counters: [String: Counter] = [:]
 
         // One hash of the key per call; a full family ignores new series (bounded cardinality).
         mutating func add(_ key: String, _ amount: Double) {
@@ -78,6 +80,23 @@ public final class Metrics: Sendable {
         }
     }
 
+    /// The counter series `name{labels}`, resolved once so that a hot path's increment is one
+    /// atomic add with no label rendering, hashing or lock. Shares the series with
+    /// `increment(_:_:by:)` (their counts add up). A family already holding `seriesMax` series
+    /// hands out a counter that is never rendered, as `increment` drops new series.
+    public func counter(_ name: String, _ labels: [(String, String)] = []) -> Counter {
+        let key = Self.render(labels)
+        return families.withLock { f in
+            var family = f[name] ?? Family(kind: "counter", help: name)
+            defer { f[name] = family }
+            if let existing = family.counters[key] { return existing }
+            let counter = Counter()
+            let series = family.values.count + family.counters.keys.count(where: { family.values[$0] == nil })
+            if family.values[key] != nil || series < Metrics.seriesMax { family.counters[key] = counter }
+            return counter
+        }
+    }
+
     public func set(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
         let key = Self.render(labels)
         families.withLock { f in
@@ -123,8 +142,14 @@ public final class Metrics: Sendable {
                     out += "\(name)_count\(key.isEmpty ? "" : "{\(key)}") \(h.count)\n"
                 }
             } else {
-                for key in family.values.keys.sorted() {
-                    out += "\(name)\(key.isEmpty ? "" : "{\(key)}") \(Self.number(family.values[key]!))\n"
+                // A resolved counter appears once it has counted, as a series made by `increment` does.
+                var merged = family.values
+                for (key, counter) in family.counters {
+                    let count = counter.value
+                    if count > 0 || merged[key] != nil { merged[key, default: 0] += Double(count) }
+                }
+                for key in merged.keys.sorted() {
+                    out += "\(name)\(key.isEmpty ? "" : "{\(key)}") \(Self.number(merged[key]!))\n"
                 }
             }
         }
@@ -168,4 +193,19 @@ public final class Metrics: Sendable {
         if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
         return String(v)
     }
+}
+
+/// One counter series of a `Metrics` registry (swift-metrics' `Counter` shape), from
+/// `Metrics.counter(_:_:)`. Whole counts only: what the hot paths count are events.
+public final class Counter: Sendable {
+    private let count = Atomic<UInt64>(0)
+
+    init() {}
+
+    public func increment(by amount: UInt64 = 1) {
+        count.wrappingAdd(amount, ordering: .relaxed)
+    }
+
+    /// The count so far.
+    public var value: UInt64 { count.load(ordering: .relaxed) }
 }

@@ -26,6 +26,11 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.filter { Self.namesEqual($0.name, name) }.map(\.value)
     }
 
+    /// Makes room for `count` fields in all, so adding several costs one allocation.
+    public mutating func reserveCapacity(_ count: Int) {
+        fields.reserveCapacity(count)
+    }
+
     public mutating func add(name: String, value: String) {
         fields.append((name: name, value: value))
     }

@@ -5,7 +5,7 @@ public struct RequestContext: Sendable {
     public let requestID: String
     /// Values of the route's `{param}` segments, raw (still percent-encoded); `parameter(_:)`
     /// decodes and validates one.
-    public let parameters: [String: String]
+    public let parameters: RouterResponder.Parameters
     /// The matched route pattern, e.g. `/v1/loans/{loanId}`; empty when no route matched.
     public let routePattern: String
     /// The peer's IPv4 address, when known.
@@ -13,7 +13,7 @@ public struct RequestContext: Sendable {
     private let baseLogger: Logger
 
     public init(
-        requestID: String, parameters: [String: String] = [:], routePattern: String = "",
+        requestID: String, parameters: RouterResponder.Parameters = [:], routePattern: String = "",
         remoteAddress: String? = nil, logger: Logger
     ) {
         self.requestID = requestID
@@ -78,7 +78,7 @@ public struct RequestContext: Sendable {
         }
     }
 
-    func with(parameters: [String: String], routePattern: String) -> RequestContext {
+    func with(parameters: RouterResponder.Parameters, routePattern: String) -> RequestContext {
         RequestContext(
             requestID: requestID, parameters: parameters, routePattern: routePattern,
             remoteAddress: remoteAddress, logger: baseLogger)

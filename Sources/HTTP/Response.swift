@@ -23,6 +23,16 @@ public struct Response: Sendable {
         Response(status: status, headers: ["Content-Type": "application/json"], body: bytes)
     }
 
+    /// A JSON response from already-encoded JSON bytes with more headers after `Content-Type`,
+    /// in order (e.g. a signature's), gathered in one allocation.
+    public static func json(bytes: [UInt8], status: HTTPStatus = .ok, adding extra: [(name: String, value: String)]) -> Response {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(1 + extra.count)
+        headers.add(name: "Content-Type", value: "application/json")
+        for field in extra { headers.add(name: field.name, value: field.value) }
+        return Response(status: status, headers: headers, body: bytes)
+    }
+
     /// A plain-text response.
     public static func text(_ text: String, status: HTTPStatus = .ok) -> Response {
         Response(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], body: Array(text.utf8))

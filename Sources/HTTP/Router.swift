@@ -127,7 +127,7 @@ public final class RouterResponder: Sendable {
     }
 
     enum Resolution {
-        case route(Route, parameters: [String: String])
+        case route(Route, parameters: RouterResponder.Parameters)
         case notFound
         case methodNotAllowed([HTTPMethod])
     }
@@ -136,6 +136,8 @@ public final class RouterResponder: Sendable {
     private let literalRoutes: [String: [Route]]
     /// Routes with parameters, most specific first.
     private let parameterRoutes: [Route]
+    /// `parameterRoutes`' segments compiled for matching on a path's UTF-8 bytes, same order.
+    private let compiledRoutes: [[CompiledSegment]]
     public let routes: [(method: HTTPMethod, pattern: String)]
 
     init(routes: [Route]) {
@@ -150,6 +152,7 @@ public final class RouterResponder: Sendable {
         }
         self.literalRoutes = literal
         self.parameterRoutes = parameterized.sorted { $0.segments.precedes($1.segments) }
+        self.compiledRoutes = parameterRoutes.map { $0.segments.map(CompiledSegment.init) }
         self.routes = routes.map { (method: $0.method, pattern: $0.pattern) }
     }
 
@@ -157,14 +160,76 @@ public final class RouterResponder: Sendable {
         let lookup = method == .HEAD ? [HTTPMethod.HEAD, .GET] : [method]
         if let candidates = literalRoutes[path] {
             for wanted in lookup {
-                if let route = candidates.first(where: { $0.method == wanted }) { return .route(route, parameters: [:]) }
+                if let route = candidates.first(where: { $0.method == wanted }) { return .route(route, parameters: RouterResponder.Parameters()) }
             }
             return .methodNotAllowed(candidates.map(\.method))
         }
         guard path.utf8.first == 0x2F, !parameterRoutes.isEmpty else { return .notFound }
+        var path = path
+        if let resolution = path.withUTF8({ resolveASCII(lookup, $0) }) { return resolution }
+        return resolveUnicode(lookup, path: path)
+    }
+
+    /// The parameterised routes matched on bytes: for an ASCII path, splitting on the byte `/`
+    /// and comparing bytes is exactly what the `Character`-level code does, without building
+    /// substrings. nil for a path with other bytes (only a direct caller can pass one: the
+    /// parser admits printable ASCII), which `resolveUnicode` answers.
+    func resolveASCII(_ lookup: [HTTPMethod], _ path: UnsafeBufferPointer<UInt8>) -> Resolution? {
+        var segmentCount = 0
+        for byte in path {
+            if byte >= 0x80 { return nil }
+            if byte == 0x2F { segmentCount += 1 }
+        }
+        // The first matching pattern is the most specific; only its methods are considered. Its
+        // routes (one per method) follow it up to the next pattern of the same length.
+        var first: Int?
+        var parameters = RouterResponder.Parameters()
+        var end = parameterRoutes.count
+        for index in parameterRoutes.indices where parameterRoutes[index].segments.count == segmentCount {
+            if let first {
+                if parameterRoutes[first].pattern != parameterRoutes[index].pattern {
+                    end = index
+                    break
+                }
+                continue
+            }
+            guard let matched = Self.match(compiledRoutes[index], path) else { continue }
+            first = index
+            parameters = matched
+        }
+        guard let first else { return .notFound }
+        let pattern = parameterRoutes[first].pattern
+        let winners = parameterRoutes[first..<end].lazy.filter { $0.pattern == pattern }
+        for wanted in lookup {
+            if let route = winners.first(where: { $0.method == wanted }) { return .route(route, parameters: parameters) }
+        }
+        return .methodNotAllowed(winners.map(\.method))
+    }
+
+    private static func match(_ segments: [CompiledSegment], _ path: UnsafeBufferPointer<UInt8>) -> RouterResponder.Parameters? {
+        var parameters = RouterResponder.Parameters()
+        var start = 1
+        for segment in segments {
+            var end = start
+            while end < path.count, path[end] != 0x2F { end += 1 }
+            let part = UnsafeBufferPointer(rebasing: path[start..<end])
+            switch segment {
+            case let .literal(bytes):
+                guard part.count == bytes.count, bytes.withUnsafeBufferPointer({ $0.elementsEqual(part) }) else { return nil }
+            case let .literalText(text): if String(decoding: part, as: UTF8.self) != text { return nil }
+            case let .parameter(name):
+                if part.isEmpty { return nil }
+                parameters.append(name: name, value: String(decoding: part, as: UTF8.self))
+            }
+            start = end + 1
+        }
+        return parameters
+    }
+
+    func resolveUnicode(_ lookup: [HTTPMethod], path: String) -> Resolution {
         let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         // The first matching pattern is the most specific; only its methods are considered.
-        var winner: [(Route, [String: String])] = []
+        var winner: [(Route, RouterResponder.Parameters)] = []
         for route in parameterRoutes where route.segments.count == parts.count {
             if let first = winner.first, first.0.pattern != route.pattern { break }
             guard let parameters = route.segments.match(parts) else { continue }
@@ -225,16 +290,34 @@ extension [RouterResponder.Segment] {
         return count < other.count
     }
 
-    func match(_ parts: [Substring]) -> [String: String]? {
-        var parameters: [String: String] = [:]
+    func match(_ parts: [Substring]) -> RouterResponder.Parameters? {
+        var parameters = RouterResponder.Parameters()
         for (segment, part) in zip(self, parts) {
             switch segment {
             case let .literal(text): if part != text { return nil }
             case let .parameter(name):
                 if part.isEmpty { return nil }
-                parameters[name] = String(part)
+                parameters.append(name: name, value: String(part))
             }
         }
         return parameters
+    }
+}
+
+extension RouterResponder {
+    /// A pattern segment ready to be compared with a path's bytes.
+    enum CompiledSegment: Sendable {
+        /// An ASCII literal: byte equality is string equality.
+        case literal([UInt8])
+        /// A literal with other characters: compared as a `String` (canonical equivalence).
+        case literalText(String)
+        case parameter(String)
+
+        init(_ segment: Segment) {
+            switch segment {
+            case let .literal(text): self = text.utf8.allSatisfy { $0 < 0x80 } ? .literal(Array(text.utf8)) : .literalText(text)
+            case let .parameter(name): self = .parameter(name)
+            }
+        }
     }
 }

@@ -17,9 +17,11 @@ struct AuthorizationHeader {
         guard bytes.count <= Self.valueBytesMax else { throw .headerMalformed(field: Self.fieldName) }
         // Printable ASCII only: rejects control characters, and non-UTF-8 input that arrived
         // repaired as U+FFFD.
-        guard bytes.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else { throw .headerMalformed(field: Self.fieldName) }
+        guard SigningSyntax.isPrintableASCII(bytes) else { throw .headerMalformed(field: Self.fieldName) }
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")), space > 0 else { throw .headerMalformed(field: Self.fieldName) }
         tokenEnd = space
+        // Both formats carry four or five parameters: one allocation instead of growing.
+        parameters.reserveCapacity(6)
         var i = skipSpaces(from: space)
         while i < bytes.count {
             guard parameters.count < Self.parametersMax else { throw .headerMalformed(field: Self.fieldName) }
@@ -60,12 +62,35 @@ struct AuthorizationHeader {
     }
 
     /// Whether the scheme token (before the first space) is exactly `token`.
-    func tokenIs(_ token: String) -> Bool { bytes[0..<tokenEnd].elementsEqual(token.utf8) }
+    func tokenIs(_ token: String) -> Bool {
+        var token = token
+        return token.withUTF8 { wanted in bytes.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<tokenEnd]).elementsEqual(wanted) } }
+    }
 
     /// The value of parameter `name`, nil if absent.
-    func value(_ name: String) -> Substring? {
-        guard let found = parameters.first(where: { bytes[$0.name].elementsEqual(name.utf8) }) else { return nil }
-        return Substring(String(decoding: bytes[found.value], as: UTF8.self))
+    func value(_ name: String) -> String? {
+        range(of: name).map { range in bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) } }
+    }
+
+    /// Where the value of parameter `name` lies in the header, nil if absent.
+    func range(of name: String) -> Range<Int>? {
+        var name = name
+        return name.withUTF8 { wanted in
+            bytes.withUnsafeBufferPointer { all in
+                for p in parameters where p.name.count == wanted.count && UnsafeBufferPointer(rebasing: all[p.name]).elementsEqual(wanted) {
+                    return p.value
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Runs `body` over the bytes of a value found by `range(of:)`.
+    func withBytes<T>(of range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) throws(SigningError) -> T) throws(SigningError) -> T {
+        let result: Result<T, SigningError> = bytes.withUnsafeBufferPointer { all in
+            Result { () throws(SigningError) in try body(UnsafeBufferPointer(rebasing: all[range])) }
+        }
+        return try result.get()
     }
 
     /// Builds the header value, parameters in the given order.

@@ -9,31 +9,49 @@ public enum Base64 {
     }()
 
     public static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
-            i += 3
+        let count = (bytes.count + 2) / 3 * 4
+        guard count > 0 else { return "" }
+        // Written straight into the string's storage: one allocation, no intermediate array.
+        return bytes.withUnsafeBufferPointer { input in
+            alphabet.withUnsafeBufferPointer { alphabet in
+                String(unsafeUninitializedCapacity: count) { out in
+                    var i = 0
+                    var o = 0
+                    while i + 3 <= input.count {
+                        let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                        out[o] = alphabet[Int(n >> 18 & 63)]
+                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                        out[o + 2] = alphabet[Int(n >> 6 & 63)]
+                        out[o + 3] = alphabet[Int(n & 63)]
+                        i += 3
+                        o += 4
+                    }
+                    let rest = input.count - i
+                    if rest > 0 {
+                        let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                        out[o] = alphabet[Int(n >> 18 & 63)]
+                        out[o + 1] = alphabet[Int(n >> 12 & 63)]
+                        out[o + 2] = rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                        out[o + 3] = UInt8(ascii: "=")
+                        o += 4
+                    }
+                    return o
+                }
+            }
         }
-        let rest = bytes.count - i
-        if rest > 0 {
-            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(rest == 2 ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The decoded bytes, or nil if `text` is not canonical padded base64.
     public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        let input = Array(text.utf8)
+        if let decoded = text.utf8.withContiguousStorageIfAvailable({ decode(buffer: $0) }) { return decoded }
+        return Array(text.utf8).withUnsafeBufferPointer { decode(buffer: $0) }
+    }
+
+    static func decode(buffer input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        decodeTable.withUnsafeBufferPointer { decode(input, table: $0) }
+    }
+
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>, table decodeTable: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard input.count % 4 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(input.count / 4 * 3)

@@ -4,9 +4,9 @@ enum CanonicalMessage {
     static func request(method: String, pathAndQuery: String, timestamp: String, nonce: String, body: [UInt8]) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(method.utf8.count + pathAndQuery.utf8.count + timestamp.utf8.count + nonce.utf8.count + body.count + 5)
-        out.append(contentsOf: method.utf8)
+        appendUTF8(method, to: &out)
         out.append(0x0A)
-        out.append(contentsOf: pathAndQuery.utf8)
+        appendUTF8(pathAndQuery, to: &out)
         out.append(0x0A)
         appendTail(&out, timestamp: timestamp, nonce: nonce, body: body)
         return out
@@ -21,12 +21,19 @@ enum CanonicalMessage {
     }
 
     private static func appendTail(_ out: inout [UInt8], timestamp: String, nonce: String, body: [UInt8]) {
-        out.append(contentsOf: timestamp.utf8)
+        appendUTF8(timestamp, to: &out)
         out.append(0x0A)
-        out.append(contentsOf: nonce.utf8)
+        appendUTF8(nonce, to: &out)
         out.append(0x0A)
         out.append(contentsOf: body)
         out.append(0x0A)
+    }
+
+    /// Appends from contiguous UTF-8: `append(contentsOf: text.utf8)` copies byte by byte.
+    @inline(__always)
+    private static func appendUTF8(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
     }
 
     /// `sorted-params`: keys in byte order, `key=value` joined by `&`, values raw. `sign` and

@@ -36,9 +36,32 @@ public final class NonceReplayGuard: Sendable {
     /// Records (`keyID`, `nonce`) as seen at `now`, or throws `nonceReplayed` if it was seen within
     /// the retention window, or `replayGuardFull` if no room can be made.
     public func record(keyID: String, nonce: String, now: Int64) throws(SigningError) {
-        let entry = keyID + "\u{0}" + nonce
-        let shard = shards[Int(UInt(bitPattern: entry.hashValue) % UInt(shards.count))]
+        let entry = Entry(keyID: keyID, nonce: nonce)
+        let shard = shards[Int(UInt(bitPattern: entry.hash) % UInt(shards.count))]
         try shard.record(entry, now: now, expiresAt: now.addingReportingOverflow(configuration.retentionSeconds).partialValue)
+    }
+
+    /// A (key id, nonce) pair with its hash computed once: the shard is chosen by it, and the
+    /// shard's set (lookup, insert, every rehash as it grows) reuses it instead of hashing both
+    /// strings again each time.
+    struct Entry: Hashable {
+        let keyID: String
+        let nonce: String
+        /// Seeded per process by `Hasher`, so a sender cannot aim nonces at one shard.
+        let hash: Int
+
+        init(keyID: String, nonce: String) {
+            self.keyID = keyID
+            self.nonce = nonce
+            var hasher = Hasher()
+            hasher.combine(keyID)
+            hasher.combine(nonce)
+            hash = hasher.finalize()
+        }
+
+        static func == (a: Entry, b: Entry) -> Bool { a.hash == b.hash && a.keyID == b.keyID && a.nonce == b.nonce }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     /// Live entries across all shards (for metrics and tests).
@@ -50,20 +73,21 @@ public final class NonceReplayGuard: Sendable {
     private final class Shard: @unchecked Sendable {
         private let lock = Lock()
         private let entriesMax: Int
-        private var live: Set<String> = []
-        private var queue: [(expiresAt: Int64, entry: String)] = []
+        private var live: Set<Entry> = []
+        private var queue: [(expiresAt: Int64, entry: Entry)] = []
         private var head = 0
 
         init(entriesMax: Int) { self.entriesMax = entriesMax }
 
         var count: Int { lock.withLock { live.count } }
 
-        func record(_ entry: String, now: Int64, expiresAt: Int64) throws(SigningError) {
+        func record(_ entry: Entry, now: Int64, expiresAt: Int64) throws(SigningError) {
             let outcome: SigningError? = lock.withLock {
                 evict(now: now)
-                if live.contains(entry) { return .nonceReplayed }
-                if live.count >= entriesMax { return .replayGuardFull }
-                live.insert(entry)
+                // A replay is reported as such even when full; below the bound, one insert both
+                // checks and records.
+                if live.count >= entriesMax { return live.contains(entry) ? .nonceReplayed : .replayGuardFull }
+                guard live.insert(entry).inserted else { return .nonceReplayed }
                 queue.append((expiresAt, entry))
                 return nil
             }

@@ -20,11 +20,18 @@ public struct PartnerSigner: Sendable {
 
     /// A fresh 32-character nonce from OpenSSL's CSPRNG.
     public static func makeNonce() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        // RAND_bytes failing means the process has no entropy; nothing safe can continue.
-        guard let random = try? SecureRandom.bytes(32) else { preconditionFailure("OpenSSL RAND_bytes failed") }
-        return String(decoding: random.map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nonceBytes) { random in
+            // RAND_bytes failing means the process has no entropy; nothing safe can continue.
+            guard SecureRandom.fill(random) else { preconditionFailure("OpenSSL RAND_bytes failed") }
+            return String(unsafeUninitializedCapacity: nonceBytes) { out in
+                for i in 0..<nonceBytes { out[i] = nonceAlphabet[Int(random[i]) % nonceAlphabet.count] }
+                return nonceBytes
+            }
+        }
     }
+
+    private static let nonceBytes = 32
+    private static let nonceAlphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// Signs one message at `timestamp` (unix seconds) with `nonce`, using the key valid then.
     ///
@@ -38,9 +45,9 @@ public struct PartnerSigner: Sendable {
         _ kind: MessageKind, method: String = "", pathAndQuery: String = "", body: [UInt8], timestamp: Int64, nonce: String
     ) throws(SigningError) -> SignedMessage {
         guard SigningSyntax.isValidNonce(nonce) else { throw .invalidInput(field: "nonce") }
-        guard timestamp >= 0, String(timestamp).utf8.count <= SigningSyntax.timestampDigitsMax else { throw .invalidInput(field: "timestamp") }
-        let entry = try keyRing.newestValid(at: timestamp)
         let ts = String(timestamp)
+        guard timestamp >= 0, ts.utf8.count <= SigningSyntax.timestampDigitsMax else { throw .invalidInput(field: "timestamp") }
+        let entry = try keyRing.newestValid(at: timestamp)
         switch (scheme.format, kind) {
         case (.jl1, .request), (.jl1, .callback), (.wechatpayV3, .request):
             try Self.checkRequestLine(method: method, pathAndQuery: pathAndQuery)
@@ -61,7 +68,7 @@ public struct PartnerSigner: Sendable {
             let message = CanonicalMessage.response(timestamp: ts, nonce: nonce, body: body)
             let signature = try sign(message, with: entry.key)
             let names = scheme.format == .jl1 ? HeaderNames.jl1Response : HeaderNames.wechatpayResponse
-            var headers = [(names.timestamp, ts), (names.nonce, nonce), (names.signature, Base64.encode(signature)), (names.keyID, entry.id)]
+            var headers: [(name: String, value: String)] = [(names.timestamp, ts), (names.nonce, nonce), (names.signature, Base64.encode(signature)), (names.keyID, entry.id)]
             if let typeHeader = names.signatureType { headers.append((typeHeader, scheme.authorizationToken)) }
             return SignedMessage(keyID: entry.id, message: message, signature: signature, headers: headers, parameters: [])
         case (.sortedParams, _):
@@ -86,11 +93,11 @@ public struct PartnerSigner: Sendable {
     /// A method is an HTTP token; the path starts with `/` and holds no control characters or
     /// spaces, so the signed message's lines cannot be shifted.
     static func checkRequestLine(method: String, pathAndQuery: String) throws(SigningError) {
-        guard !method.isEmpty, method.utf8.count <= 16, method.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+        guard !method.isEmpty, method.utf8.count <= 16, SigningSyntax.allBytes(of: method, { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
             throw .invalidInput(field: "method")
         }
         guard pathAndQuery.utf8.first == UInt8(ascii: "/"), pathAndQuery.utf8.count <= 8192,
-            pathAndQuery.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            SigningSyntax.allBytes(of: pathAndQuery, { $0 > 0x20 && $0 < 0x7F })
         else { throw .invalidInput(field: "pathAndQuery") }
     }
 }

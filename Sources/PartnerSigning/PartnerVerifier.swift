@@ -9,6 +9,8 @@ public struct PartnerVerifier: Sendable {
     public let scheme: SigningScheme
     public let keyRing: VerifyingKeyRing
     public let replayGuard: NonceReplayGuard
+    /// `scheme.authorizationToken`, built once rather than per message.
+    private let authorizationToken: String
 
     public init(scheme: SigningScheme, keyRing: VerifyingKeyRing, replayGuard: NonceReplayGuard) throws(SigningError) {
         try scheme.validate()
@@ -20,6 +22,7 @@ public struct PartnerVerifier: Sendable {
         self.scheme = scheme
         self.keyRing = keyRing
         self.replayGuard = replayGuard
+        authorizationToken = scheme.authorizationToken
     }
 
     /// Verifies one message and returns the id of the key that signed it. `headers` are looked
@@ -68,7 +71,7 @@ public struct PartnerVerifier: Sendable {
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
         let header = try AuthorizationHeader(parsing: value)
-        guard header.tokenIs(scheme.authorizationToken) else { throw .algorithmMismatch }
+        guard header.tokenIs(authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
             guard let mchid = header.value("mchid"), mchid.utf8.count <= SigningSyntax.merchantIDBytesMax else {
@@ -76,11 +79,12 @@ public struct PartnerVerifier: Sendable {
             }
             if !scheme.merchantID.isEmpty, mchid != scheme.merchantID { throw .headerMalformed(field: "Authorization.mchid") }
         }
-        guard let signatureText = header.value(names.signature), !signatureText.isEmpty else { throw .signatureMissing }
+        guard let signatureText = header.range(of: names.signature), !signatureText.isEmpty else { throw .signatureMissing }
         let keyID = try Self.keyID(header.value(names.keyID), field: "Authorization." + names.keyID)
         let nonce = try Self.nonce(header.value(names.nonce), field: "Authorization." + names.nonce)
         let (timestamp, timestampText) = try Self.timestamp(header.value(names.timestamp), field: "Authorization." + names.timestamp)
-        let signature = try Self.signatureBytes(signatureText)
+        // Decoded where it lies in the header: the signature's text is never needed as a String.
+        let signature = try header.withBytes(of: signatureText) { (text) throws(SigningError) in try Self.signatureBytes(text) }
         do {
             try PartnerSigner.checkRequestLine(method: method, pathAndQuery: pathAndQuery)
         } catch {
@@ -93,20 +97,20 @@ public struct PartnerVerifier: Sendable {
     private func extractResponseHeaders(headers: [(name: String, value: String)], body: [UInt8]) throws(SigningError) -> Fields {
         let names = scheme.format == .jl1 ? HeaderNames.jl1Response : HeaderNames.wechatpayResponse
         guard let signatureText = try Self.header(names.signature, in: headers), !signatureText.isEmpty else { throw .signatureMissing }
-        if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != scheme.authorizationToken {
+        if let typeName = names.signatureType, let type = try Self.header(typeName, in: headers), type != authorizationToken {
             throw .algorithmMismatch
         }
-        let keyID = try Self.keyID(Self.header(names.keyID, in: headers).map { Substring($0) }, field: names.keyID)
-        let nonce = try Self.nonce(Self.header(names.nonce, in: headers).map { Substring($0) }, field: names.nonce)
-        let (timestamp, timestampText) = try Self.timestamp(Self.header(names.timestamp, in: headers).map { Substring($0) }, field: names.timestamp)
-        let signature = try Self.signatureBytes(Substring(signatureText))
+        let keyID = try Self.keyID(Self.header(names.keyID, in: headers), field: names.keyID)
+        let nonce = try Self.nonce(Self.header(names.nonce, in: headers), field: names.nonce)
+        let (timestamp, timestampText) = try Self.timestamp(Self.header(names.timestamp, in: headers), field: names.timestamp)
+        let signature = try Self.signatureBytes(signatureText)
         let message = CanonicalMessage.response(timestamp: timestampText, nonce: nonce, body: body)
         return Fields(keyID: keyID, timestamp: timestamp, nonce: nonce, signature: signature, message: message)
     }
 
     private func extractParameters(_ kind: MessageKind, pathAndQuery: String, body: [UInt8]) throws(SigningError) -> Fields {
         let parameters = try SortedParameters.parse(pathAndQuery: pathAndQuery, body: body)
-        func value(_ name: String) -> Substring? { parameters.first(where: { $0.name == name }).map { Substring($0.value) } }
+        func value(_ name: String) -> String? { parameters.first(where: { $0.name == name })?.value }
         guard let signatureText = value("sign"), !signatureText.isEmpty else { throw .signatureMissing }
         guard let signType = value("sign_type") else { throw .headerMalformed(field: "sign_type") }
         guard signType == scheme.signType else { throw .algorithmMismatch }
@@ -129,33 +133,52 @@ public struct PartnerVerifier: Sendable {
             found = header.value
         }
         guard let found else { return nil }
-        guard found.utf8.count <= AuthorizationHeader.valueBytesMax, found.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
+        guard found.utf8.count <= AuthorizationHeader.valueBytesMax, SigningSyntax.isPrintableASCII(found) else {
             throw .headerMalformed(field: name)
         }
         return found
     }
 
     static func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z")) }
+        // Native strings know their UTF-8 length: most names are told apart here.
+        guard a.utf8.count == b.utf8.count else { return false }
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                for i in 0..<x.count where x[i] != y[i] {
+                    let folded = x[i] | 0x20
+                    guard folded == y[i] | 0x20, folded >= UInt8(ascii: "a"), folded <= UInt8(ascii: "z") else { return false }
+                }
+                return true
+            }
+        }
     }
 
-    private static func keyID(_ value: Substring?, field: String) throws(SigningError) -> String {
-        guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field) }
-        return String(value)
+    // Field names are built only when they are reported.
+    private static func keyID(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidKeyID(value) else { throw .headerMalformed(field: field()) }
+        return value
     }
 
-    private static func nonce(_ value: Substring?, field: String) throws(SigningError) -> String {
-        guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field) }
-        return String(value)
+    private static func nonce(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> String {
+        guard let value, SigningSyntax.isValidNonce(value) else { throw .headerMalformed(field: field()) }
+        return value
     }
 
-    private static func timestamp(_ value: Substring?, field: String) throws(SigningError) -> (Int64, String) {
-        guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field) }
-        return (seconds, String(value))
+    private static func timestamp(_ value: String?, field: @autoclosure () -> String) throws(SigningError) -> (Int64, String) {
+        guard let value, let seconds = SigningSyntax.parseTimestamp(value) else { throw .headerMalformed(field: field()) }
+        return (seconds, value)
     }
 
-    private static func signatureBytes(_ text: Substring) throws(SigningError) -> [UInt8] {
-        guard text.utf8.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(text), !bytes.isEmpty else {
+    private static func signatureBytes(_ text: String) throws(SigningError) -> [UInt8] {
+        var text = text
+        let result: Result<[UInt8], SigningError> = text.withUTF8 { bytes in Result { () throws(SigningError) in try signatureBytes(bytes) } }
+        return try result.get()
+    }
+
+    private static func signatureBytes(_ text: UnsafeBufferPointer<UInt8>) throws(SigningError) -> [UInt8] {
+        guard text.count <= SigningSyntax.signatureBase64BytesMax, let bytes = Base64.decode(buffer: text), !bytes.isEmpty else {
             throw .signatureMalformed
         }
         return bytes

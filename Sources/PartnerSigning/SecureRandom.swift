@@ -10,4 +10,11 @@ public enum SecureRandom {
         guard count == 0 || RAND_bytes(&bytes, Int32(count)) == 1 else { throw .cryptoFailure(operation: "random") }
         return bytes
     }
+
+    /// Fills `buffer` from the CSPRNG without allocating; false if OpenSSL could not.
+    static func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return true }
+        guard buffer.count <= bytesMax else { return false }
+        return RAND_bytes(base, Int32(buffer.count)) == 1
+    }
 }

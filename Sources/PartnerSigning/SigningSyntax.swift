@@ -13,14 +13,14 @@ public enum SigningSyntax {
     /// 16–64 characters of `[A-Za-z0-9_-]` (SIGNING.md).
     public static func isValidNonce<S: StringProtocol>(_ nonce: S) -> Bool {
         let count = nonce.utf8.count
-        return count >= nonceBytesMin && count <= nonceBytesMax && nonce.utf8.allSatisfy(isTokenByte)
+        return count >= nonceBytesMin && count <= nonceBytesMax && allBytes(of: nonce, isTokenByte)
     }
 
     /// 1–64 characters of `[A-Za-z0-9._:-]`.
     public static func isValidKeyID<S: StringProtocol>(_ id: S) -> Bool {
         let count = id.utf8.count
         return count >= 1 && count <= keyIDBytesMax
-            && id.utf8.allSatisfy { isTokenByte($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":") }
+            && allBytes(of: id) { isTokenByte($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":") }
     }
 
     /// Unix seconds: 1–12 ASCII digits, nothing else.
@@ -33,6 +33,28 @@ public enum SigningSyntax {
             value = value * 10 + Int64(byte - UInt8(ascii: "0"))
         }
         return value
+    }
+
+    /// Every byte in 0x20...0x7E: no control characters, nothing beyond ASCII.
+    static func isPrintableASCII(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { isPrintableASCII($0) }
+    }
+
+    static func isPrintableASCII(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { isPrintableASCII($0) }
+    }
+
+    @inline(__always)
+    static func isPrintableASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+    }
+
+    /// Whether every UTF-8 byte of `text` satisfies `predicate`, over contiguous storage (the
+    /// generic `utf8.allSatisfy` walks `String.Index`es, several times slower).
+    @inline(__always)
+    static func allBytes<S: StringProtocol>(of text: S, _ predicate: (UInt8) -> Bool) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(predicate) } ?? text.utf8.allSatisfy(predicate)
     }
 
     static func isTokenByte(_ b: UInt8) -> Bool {

@@ -84,6 +84,87 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         }
     }
 
+    /// What a resolution says, for comparing the byte matcher with the `Character`-level one.
+    static func describe(_ resolution: RouterResponder.Resolution, names: [String]) -> String {
+        switch resolution {
+        case .notFound: return "404"
+        case let .methodNotAllowed(allowed): return "405 " + allowed.map(\.rawValue).joined(separator: ",")
+        case let .route(route, parameters):
+            return "\(route.method.rawValue) \(route.pattern) " + names.map { "\($0)=\(parameters[$0] ?? "-")" }.joined(separator: " ")
+        }
+    }
+
+    static func edgeCaseResponder() throws -> RouterResponder {
+        var router = Router()
+        for (method, pattern) in [
+            (HTTPMethod.GET, "/v1/loans/{loanId}"), (.PUT, "/v1/loans/{loanId}"), (.GET, "/v1/loans/summary"),
+            (.POST, "/v1/partners/{partnerId}/confirmations"), (.GET, "/v1/partners/{partnerId}/position"),
+            (.GET, "/v1/{a}/x/{b}"), (.DELETE, "/v1/{c}/{d}/y"), (.GET, "/{only}"), (.GET, "/healthz"), (.GET, "/caf\u{E9}/{e}"),
+        ] {
+            router.on(method, pattern) { _, _ in Response() }
+        }
+        return try router.freeze()
+    }
+
+    @Test func byteMatcherAgreesWithCharacterMatcherOnEdgeCases() throws {
+        let responder = try Self.edgeCaseResponder()
+        let names = ["loanId", "partnerId", "a", "b", "c", "d", "only", "e"]
+        let cases: [(HTTPMethod, String, String)] = [
+            (.GET, "/v1/loans/L-7", "GET /v1/loans/{loanId} loanId=L-7 partnerId=- a=- b=- c=- d=- only=- e=-"),
+            (.HEAD, "/v1/loans/L-7", "GET /v1/loans/{loanId} loanId=L-7 partnerId=- a=- b=- c=- d=- only=- e=-"),
+            (.DELETE, "/v1/loans/L-7", "405 GET,PUT"),
+            (.GET, "/v1/loans/", "404"),
+            (.GET, "/v1/loans//", "404"),
+            (.GET, "/v1/loans/L-7/", "404"),
+            (.POST, "/v1/partners/bank-a/confirmations", "POST /v1/partners/{partnerId}/confirmations loanId=- partnerId=bank-a a=- b=- c=- d=- only=- e=-"),
+            (.POST, "/v1/partners//confirmations", "404"),
+            (.POST, "/v1/partners/bank-a/confirmation", "404"),
+            (.POST, "/v1/partners/bank%2Da/confirmations", "POST /v1/partners/{partnerId}/confirmations loanId=- partnerId=bank%2Da a=- b=- c=- d=- only=- e=-"),
+            // The literal `partners` beats the parameter `{a}` at the second segment.
+            (.GET, "/v1/partners/x/position", "GET /v1/partners/{partnerId}/position loanId=- partnerId=x a=- b=- c=- d=- only=- e=-"),
+            (.GET, "/v1/q/x/r", "GET /v1/{a}/x/{b} loanId=- partnerId=- a=q b=r c=- d=- only=- e=-"),
+            (.GET, "/v1/q/r/y", "405 DELETE"),
+            (.GET, "/anything", "GET /{only} loanId=- partnerId=- a=- b=- c=- d=- only=anything e=-"),
+            (.GET, "/", "404"),
+            (.GET, "", "404"),
+            (.GET, "v1/loans/L-7", "404"),
+            (.GET, "/caf\u{E9}/1", "GET /caf\u{E9}/{e} loanId=- partnerId=- a=- b=- c=- d=- only=- e=1"),
+            // Canonically equivalent to the pattern's literal: a String comparison matches it.
+            (.GET, "/cafe\u{301}/1", "GET /caf\u{E9}/{e} loanId=- partnerId=- a=- b=- c=- d=- only=- e=1"),
+            // A combining mark after `/` makes one Character with it, so that is no separator.
+            (.GET, "/v1/loans/\u{301}x", "404"),
+        ]
+        for (method, path, expected) in cases {
+            #expect(Self.describe(responder.resolve(method, path: path), names: names) == expected, "\(method.rawValue) \(path)")
+        }
+    }
+
+    @Test func byteMatcherAgreesWithCharacterMatcherOnRandomASCIIPaths() throws {
+        let responder = try Self.edgeCaseResponder()
+        let names = ["loanId", "partnerId", "a", "b", "c", "d", "only", "e"]
+        let seed: UInt64 = 0x2026_1121_0A5C
+        var rng = SeededGenerator(seed: seed)
+        let pieces = ["v1", "loans", "partners", "x", "y", "summary", "position", "confirmations", "bank-a", "", "%2F", "L.7", "caf"]
+        let methods: [HTTPMethod] = [.GET, .HEAD, .POST, .PUT, .DELETE]
+        var routed = 0
+        for round in 0..<20_000 {
+            let count = Int.random(in: 1...5, using: &rng)
+            let path = "/" + (0..<count).map { _ in pieces.randomElement(using: &rng)! }.joined(separator: "/")
+            let method = methods.randomElement(using: &rng)!
+            var bytes = path
+            let fast = bytes.withUTF8 { responder.resolveASCII(method == .HEAD ? [.HEAD, .GET] : [method], $0) }
+            let slow = responder.resolveUnicode(method == .HEAD ? [.HEAD, .GET] : [method], path: path)
+            guard let fast else {
+                Issue.record("seed \(seed) round \(round): ASCII path \(path) not handled on bytes")
+                continue
+            }
+            #expect(Self.describe(fast, names: names) == Self.describe(slow, names: names), "seed \(seed) round \(round): \(method.rawValue) \(path)")
+            if case .route = fast { routed += 1 }
+        }
+        // The generator must reach real routes, or the comparison proves little.
+        #expect(routed > 1_000, "seed \(seed)")
+    }
+
     @Test func thrownErrorsRenderThemselvesAndOthersBecomeOpaque500s() async throws {
         struct Secret: Error { let key = "do-not-leak" }
         var router = Router()
@@ -205,5 +286,20 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         var bytes: [UInt8] = []
         JSONText.appendQuoted("é\u{0}", to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self) == #""é\u0000""#)
+    }
+}
+
+@Suite struct ResponseTests {
+    @Test func jsonWithAddedHeadersWritesTheSameBytesAsAddingThemOneByOne() {
+        let extra: [(name: String, value: String)] = [("JL-Timestamp", "1763700000"), ("JL-Nonce", "abc"), ("JL-Signature", "c2ln"), ("JL-Key-Id", "k1")]
+        var oneByOne = Response.json(bytes: Array(#"{"a":1}"#.utf8))
+        for h in extra { oneByOne.headers.add(name: h.name, value: h.value) }
+        let gathered = Response.json(bytes: Array(#"{"a":1}"#.utf8), adding: extra)
+        var a: [UInt8] = []
+        var b: [UInt8] = []
+        oneByOne.serialize(into: &a, requestID: "r-1", close: false)
+        gathered.serialize(into: &b, requestID: "r-1", close: false)
+        #expect(a == b)
+        #expect(String(decoding: b, as: UTF8.self) == "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Request-Id: r-1\r\nContent-Type: application/json\r\nJL-Timestamp: 1763700000\r\nJL-Nonce: abc\r\nJL-Signature: c2ln\r\nJL-Key-Id: k1\r\n\r\n{\"a\":1}")
     }
 }

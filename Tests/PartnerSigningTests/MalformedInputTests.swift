@@ -40,6 +40,38 @@ import Testing
         H.expectError(.headerMalformed(field: "Authorization.nonce"), try Self.jl1Request([shortNonce]), "short nonce")
     }
 
+    @Test func headerNamesMatchASCIICaseInsensitivelyAndNothingElse() throws {
+        typealias V = PartnerVerifier
+        #expect(V.asciiCaseInsensitiveEquals("Authorization", "aUTHORIZATION"))
+        #expect(V.asciiCaseInsensitiveEquals("JL-Key-Id", "jl-key-id"))
+        #expect(V.asciiCaseInsensitiveEquals("", ""))
+        #expect(!V.asciiCaseInsensitiveEquals("Authorization", "Authorizatio"))
+        #expect(!V.asciiCaseInsensitiveEquals("Authorization", "Authorizatiom"))
+        // Pairs a bare `| 0x20` would fold together: only letters have case.
+        #expect(!V.asciiCaseInsensitiveEquals("[", "{"))
+        #expect(!V.asciiCaseInsensitiveEquals("@", "`"))
+        #expect(!V.asciiCaseInsensitiveEquals("a-b", "a\rb"))
+        // A header named in another case is found (and fails like the canonical name, here on the
+        // all-zero signature); one under another name is not.
+        let verifier = try H.verifier(H.scheme(.jl1, .hmacSHA256))
+        for name in ["Authorization", "AUTHORIZATION", "authorization"] {
+            H.expectError(.signatureInvalid, {
+                try verifier.verify(.request, method: "POST", pathAndQuery: "/v1/x", headers: [(name, Self.good)], body: [], now: H.timestamp)
+            }, name)
+        }
+        H.expectError(.signatureMissing, {
+            try verifier.verify(.request, method: "POST", pathAndQuery: "/v1/x", headers: [("Authorisation", Self.good)], body: [], now: H.timestamp)
+        }, "other name")
+    }
+
+    @Test func printableASCIIIsExactlyTheBytesFrom0x20To0x7E() {
+        for byte in 0...255 {
+            let expected = byte >= 0x20 && byte <= 0x7E
+            #expect(SigningSyntax.isPrintableASCII([UInt8(byte)]) == expected, "byte \(byte)")
+            #expect(SigningSyntax.isPrintableASCII([0x41, UInt8(byte), 0x41]) == expected, "byte \(byte) inside")
+        }
+    }
+
     @Test func wrongSchemeTokenIsAlgorithmMismatch() throws {
         H.expectError(.algorithmMismatch, try Self.jl1Request([Self.good.replacingOccurrences(of: "JL1-HMAC-SHA256", with: "JL1-RSA-SHA256")]), "token")
     }

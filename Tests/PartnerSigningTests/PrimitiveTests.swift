@@ -98,6 +98,25 @@ import Testing
         #expect(Base64.encode(Array("foobar".utf8)) == "Zm9vYmFy")
         #expect(Base64.encode(Array("fo".utf8)) == "Zm8=")
         for bad in ["Zm8", "Zm9=", "Zm8=Zm8=", "Zm 8=", "Zm-8", "===="] { #expect(Base64.decode(bad) == nil, "\(bad)") }
+        // RFC 4648 §10, both ways, and from a substring of a longer text.
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            #expect(Base64.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64.decode(encoded) == Array(plain.utf8))
+            #expect(Base64.decode(("x" + encoded + "y").dropFirst().dropLast()) == Array(plain.utf8))
+        }
+        #expect(Base64.encode([0xFB, 0xFF, 0xBF]) == "+/+/")
+    }
+
+    @Test func responseNoncesAreFreshAndOfTheNonceAlphabet() {
+        var seen = Set<String>()
+        for _ in 0..<2_000 {
+            let nonce = PartnerSigner.makeNonce()
+            #expect(nonce.utf8.count == 32)
+            #expect(nonce.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
+            #expect(SigningSyntax.isValidNonce(nonce))
+            seen.insert(nonce)
+        }
+        #expect(seen.count == 2_000)
     }
 
     @Test func keyRingSignsWithTheNewestValidKeyAndVerifiesTheNamedOne() throws {

@@ -35,6 +35,36 @@ import Testing
         #expect(replayGuard.count == 1)
     }
 
+    @Test func aReplayIsReportedAsSuchEvenWhenTheGuardIsFull() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 2, retentionSeconds: 600, shardCount: 1))
+        try replayGuard.record(keyID: "k", nonce: "nonce-0000000001", now: 1000)
+        try replayGuard.record(keyID: "k", nonce: "nonce-0000000002", now: 1000)
+        #expect(throws: SigningError.nonceReplayed) { try replayGuard.record(keyID: "k", nonce: "nonce-0000000001", now: 1001) }
+        #expect(throws: SigningError.replayGuardFull) { try replayGuard.record(keyID: "k", nonce: "nonce-0000000003", now: 1001) }
+        #expect(replayGuard.count == 2)
+    }
+
+    @Test func keyIDAndNonceAreKeptApart() throws {
+        // Joined naively, ("k1", "2nonce...") and ("k12", "nonce...") would be one entry.
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 100, retentionSeconds: 600, shardCount: 4))
+        try replayGuard.record(keyID: "k1", nonce: "2nonce-000000001", now: 1000)
+        try replayGuard.record(keyID: "k12", nonce: "nonce-000000001", now: 1000)
+        #expect(throws: SigningError.nonceReplayed) { try replayGuard.record(keyID: "k12", nonce: "nonce-000000001", now: 1000) }
+        #expect(replayGuard.count == 2)
+    }
+
+    @Test func manyNoncesAcrossShardsAreEachAcceptedOnceThenRefused() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 20_000, retentionSeconds: 600, shardCount: 16))
+        for i in 0..<10_000 { try replayGuard.record(keyID: "k\(i % 3)", nonce: "nonce-many-\(i)-pad", now: 1000) }
+        #expect(replayGuard.count == 10_000)
+        for i in stride(from: 0, to: 10_000, by: 7) {
+            #expect(throws: SigningError.nonceReplayed) { try replayGuard.record(keyID: "k\(i % 3)", nonce: "nonce-many-\(i)-pad", now: 1200) }
+        }
+        // The same nonce under a key it was not seen with is a different entry.
+        try replayGuard.record(keyID: "k1", nonce: "nonce-many-0-pad", now: 1200)
+        #expect(replayGuard.count == 10_001)
+    }
+
     @Test func evictionKeepsTheCountBoundedOverALongRun() throws {
         let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 5000, retentionSeconds: 10, shardCount: 4))
         for second in 0..<200 {
