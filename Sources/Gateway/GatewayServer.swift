@@ -51,6 +51,7 @@ public final class GatewayServer: Sendable {
         storeConfig.queueCommandsMax = config.runtime.storeQueueCommandsMax
         storeConfig.batchCommandsMax = config.runtime.storeBatchCommandsMax
         storeConfig.pipelinesSync = config.runtime.storePipelinesSync
+        storeConfig.checkpointIntervalMilliseconds = config.runtime.storeCheckpointIntervalMilliseconds
         storeConfig.pipelinedBatchCommandsMin = config.runtime.storePipelinedBatchCommandsMin
         storeConfig.businessDayOffsetSeconds = config.businessDayUtcOffsetSeconds
         let store = try SQLiteStore(configuration: storeConfig)

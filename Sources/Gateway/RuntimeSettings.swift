@@ -1,3 +1,5 @@
+import Storage
+
 /// The running gateway's settings from `Config/gateway.json` (every one optional, defaults here).
 public struct RuntimeSettings: Sendable {
     public struct Server: Sendable {
@@ -39,6 +41,7 @@ public struct RuntimeSettings: Sendable {
     public var storeQueueCommandsMax = 20_000
     public var storeBatchCommandsMax = 1_024
     public var storePipelinesSync = true
+    public var storeCheckpointIntervalMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
     public var storePipelinedBatchCommandsMin = 32
     /// How often the deadline sweeper and the outbox dispatcher look for work.
     public var sweepIntervalMilliseconds = 1_000
@@ -81,7 +84,8 @@ public struct RuntimeSettings: Sendable {
             }
         }
         if let st = root.object("store", required: false) {
-            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax", "pipelinedSync", "pipelinedBatchCommandsMin"])
+            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax", "pipelinedSync", "pipelinedBatchCommandsMin", "checkpointIntervalMilliseconds"])
+            r.storeCheckpointIntervalMilliseconds = st.int("checkpointIntervalMilliseconds", required: false, in: 0...60_000) ?? r.storeCheckpointIntervalMilliseconds
             r.storePipelinesSync = st.bool("pipelinedSync", required: false) ?? r.storePipelinesSync
             r.storePipelinedBatchCommandsMin = st.int("pipelinedBatchCommandsMin", required: false, in: 1...100_000) ?? r.storePipelinedBatchCommandsMin
             r.storeQueueCommandsMax = st.int("queueCommandsMax", required: false, in: 1...1_000_000) ?? r.storeQueueCommandsMax

@@ -140,21 +140,34 @@ final class FundingEngine: Sendable {
     /// transaction of the partner answer that completed the loan, is posted with the deployments
     /// as one transaction (one row and statement fewer on the hottest path); without it the
     /// deployments are a transaction of their own.
+    struct PoolTranche {
+        var trancheId: Int64
+        var funderId: String
+        var amountMinor: Int64
+    }
+
     private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64,
-                                stateAlreadySet: Bool = false, funding: LedgerTransaction? = nil) throws {
+                                stateAlreadySet: Bool = false, funding: LedgerTransaction? = nil, pools known: [PoolTranche]? = nil) throws {
         let db = context.db
         if !stateAlreadySet {
             try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
         }
-        let selectPools = try db.cachedStatement(static: "SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
-        selectPools.reset()
-        selectPools.bind(loanRow, at: 1)
-        let pools = try selectPools.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { ($0.int64(0), $0.text(1), $0.int64(2)) }
+        let pools: [PoolTranche]
+        if let known {
+            pools = known
+        } else {
+            let selectPools = try db.cachedStatement(static: "SELECT id, funder_id, amount_minor FROM tranche WHERE loan_id = ? AND kind = 'pool' AND state = 'funded'")
+            selectPools.reset()
+            selectPools.bind(loanRow, at: 1)
+            pools = try selectPools.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) {
+                PoolTranche(trancheId: $0.int64(0), funderId: $0.text(1), amountMinor: $0.int64(2))
+            }
+        }
         var transaction = funding ?? LedgerTransaction(kind: "tranche.deployed", reference: "loan:\(loanRow)", at: now, postings: [])
-        for (trancheId, funderId, amount) in pools {
-            if funding == nil && pools.count == 1 { transaction.reference = "tranche:\(trancheId)" }
-            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolDeployed(funderId), currency: currency, amountMinor: amount))
-            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolReserved(funderId), currency: currency, amountMinor: -amount))
+        for pool in pools {
+            if funding == nil && pools.count == 1 { transaction.reference = "tranche:\(pool.trancheId)" }
+            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolDeployed(pool.funderId), currency: currency, amountMinor: pool.amountMinor))
+            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolReserved(pool.funderId), currency: currency, amountMinor: -pool.amountMinor))
         }
         if !transaction.postings.isEmpty { try Ledger.post(context, transaction) }
         let payload = "{\"type\":\"loan.funded\",\"loanId\":\(jsonString(loanId))}"
@@ -184,18 +197,26 @@ final class FundingEngine: Sendable {
             throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
         }
         let db = context.db
+        // When this may be the loan's last open tranche, the same statement brings the pool
+        // tranches its funding deploys (one row each), saving a second query on the hot path.
         let selectTranche = try db.cachedStatement(static: """
-            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open
-            FROM tranche t JOIN loan l ON l.id = t.loan_id WHERE t.id = ? AND t.kind = 'partner'
+            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open,
+                   p.id, p.funder_id, p.amount_minor
+            FROM tranche t JOIN loan l ON l.id = t.loan_id
+            LEFT JOIN tranche p ON l.tranches_open = 1 AND p.loan_id = t.loan_id AND p.kind = 'pool' AND p.state = 'funded'
+            WHERE t.id = ? AND t.kind = 'partner'
             """)
         selectTranche.reset()
         selectTranche.bind(confirmation.trancheId, at: 1)
-        let row = try selectTranche.fetchCurrent { s -> TrancheRow? in
+        var pools: [PoolTranche] = []
+        let rows = try selectTranche.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { s -> TrancheRow? in
+            if !s.isNull(10) { pools.append(PoolTranche(trancheId: s.int64(10), funderId: s.text(11), amountMinor: s.int64(12))) }
             guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
             return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
                               quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
                               tranchesOpen: s.int64(9))
-        } ?? nil
+        }
+        let row = rows.first ?? nil
         let next: TrancheState = confirmation.outcome == .funded ? .funded : .declined
         // Only a tranche still waiting for its answer takes a new confirmation. Anything else may
         // be a replay, which answers as first given; a fresh answer to an open tranche needs no
@@ -237,7 +258,7 @@ final class FundingEngine: Sendable {
                 fund.bind(row.loanRow, at: 1)
                 try fund.step()
                 try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now,
-                                   stateAlreadySet: true, funding: funding)
+                                   stateAlreadySet: true, funding: funding, pools: pools)
                 result.loanState = .funded
             } else {
                 try Ledger.post(context, funding)

@@ -19,7 +19,7 @@ enum StoreBench {
                            each, no pipelining (default 10000)
           --tasks          concurrent submitters (default 512)
           --batch          commands per transaction with group commit (default 1024)
-          --checkpoint-ms  background WAL checkpoint interval; 0 checkpoints inside COMMIT (default 50)
+          --checkpoint-ms  background WAL checkpoint interval; 0 checkpoints inside COMMIT (default 10)
         """
 
     struct Figures {
@@ -39,7 +39,7 @@ enum StoreBench {
         var single = 10_000
         var tasks = 512
         var batch = 1_024
-        var checkpointMilliseconds = 50
+        var checkpointMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
         var directory = FileManager.default.temporaryDirectory.path
         var it = args.makeIterator()
         while let arg = it.next() {

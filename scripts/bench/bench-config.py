@@ -19,4 +19,5 @@ c["store"] = {"queueCommandsMax": 100000, "batchCommandsMax": 4096}
 # Experiments: JL_BENCH_STORE='{"pipelinedSync": false}' overrides store settings.
 import os
 c["store"].update(json.loads(os.environ.get("JL_BENCH_STORE", "{}")))
+c.setdefault("server", {}).update(json.loads(os.environ.get("JL_BENCH_SERVER", "{}")))
 json.dump(c, open(out, "w"), indent=1)
