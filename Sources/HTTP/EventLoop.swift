@@ -62,14 +62,16 @@ final class EventLoop: @unchecked Sendable {
     private var localJobs: [@Sendable () -> Void] = []
     /// Set once the loop has ended; task jobs then run on the global executor.
     fileprivate let hasStopped = Atomic<Bool>(false)
-    /// The loop thread, set when `run` starts.
-    private var loopThread: pthread_t?
+    /// The loop thread's id, set when `run` starts (0 before); read from any thread.
+    private let loopThread = Atomic<UInt>(0)
 
     /// Runs `job` on the loop thread soon. Safe from any thread. From the loop thread it costs
     /// an append; from another, a locked append and — only when the queue was empty, so the
     /// loop may be asleep — one eventfd write, however many jobs follow before the loop wakes.
     func execute(_ job: @escaping @Sendable () -> Void) {
-        if let loopThread, pthread_equal(loopThread, pthread_self()) != 0 {
+        // Relaxed suffices: only the loop thread itself can see its own id here.
+        let loop = loopThread.load(ordering: .relaxed)
+        if loop != 0 && loop == UInt(pthread_self()) {
             localJobs.append(job)
             return
         }
@@ -100,7 +102,7 @@ final class EventLoop: @unchecked Sendable {
             events.deallocate()
             datas.deallocate()
         }
-        loopThread = pthread_self()
+        loopThread.store(UInt(pthread_self()), ordering: .relaxed)
         let tickNanoseconds = UInt64(core.configuration.tickMilliseconds) * 1_000_000
         var nextTick = MonotonicClock.nanoseconds() + tickNanoseconds
         while true {

@@ -106,7 +106,9 @@ final class DatabaseWriter: @unchecked Sendable {
             return .overloaded(retryAfterMilliseconds: Int(min(max(milliseconds.rounded(.up), 1), 30_000)))
         }
         queue.append(job)
-        if queue.count == 1 || queue.count == configuration.batchCommandsMax { condition.signal() }
+        if queue.count == 1 || queue.count == configuration.pipelinedBatchCommandsMin || queue.count == configuration.batchCommandsMax {
+            condition.signal()
+        }
         return nil
     }
 
