@@ -19,6 +19,8 @@ typedef struct {
     sqlite3_int64 bufferOffset;
     int bufferLength;
     int hasSynced;           // a real sync has happened (the first is never deferred)
+    int headerPending;       // the WAL header (offset 0) was written since the last real sync
+    int failedRc;            // a buffered write that failed: every later write and sync fails too
     long long deferredGeneration;          // bumped by each deferred commit sync (writer thread)
     _Atomic long long syncedGeneration;    // the highest generation known durable
 } CoalescingFile;
@@ -30,6 +32,7 @@ static atomic_llong writesRequested;
 static atomic_llong writesIssued;
 static atomic_llong syncsDeferred;
 static atomic_llong syncsForced;
+static atomic_llong walSyncsReal;
 
 /// The unix VFS writes at most 0x1ffff bytes per call (it masks the length), so the buffer
 /// goes out in pieces no larger than this.
@@ -59,13 +62,18 @@ static int syncPendingWAL(void) {
 }
 
 static int flushBuffer(CoalescingFile *file) {
+    if (file->failedRc != SQLITE_OK) return file->failedRc;
     int length = file->bufferLength;
     file->bufferLength = 0;
     for (int done = 0; done < length;) {
         int piece = length - done < WRITE_BYTES_MAX ? length - done : WRITE_BYTES_MAX;
         atomic_fetch_add_explicit(&writesIssued, 1, memory_order_relaxed);
         int rc = file->real->pMethods->xWrite(file->real, file->buffer + done, piece, file->bufferOffset + done);
-        if (rc != SQLITE_OK) return rc;
+        if (rc != SQLITE_OK) {
+            // The bytes are gone from the buffer: no later sync may claim they are on disk.
+            file->failedRc = rc;
+            return rc;
+        }
         done += piece;
     }
     return SQLITE_OK;
@@ -103,6 +111,10 @@ static int xWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64 o
         return file->real->pMethods->xWrite(file->real, data, amount, offset);
     }
     atomic_fetch_add_explicit(&writesRequested, 1, memory_order_relaxed);
+    if (file->failedRc != SQLITE_OK) return file->failedRc;
+    // After a WAL restart SQLite writes a new header and syncs it before the first frame
+    // (out-of-order writes after a restart can corrupt); that sync must not be deferred.
+    if (offset == 0) file->headerPending = 1;
     if (file->buffer == NULL) {
         file->buffer = malloc(WAL_BUFFER_BYTES_MAX);
         if (file->buffer == NULL) {
@@ -116,6 +128,8 @@ static int xWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64 o
         if (rc != SQLITE_OK) return rc;
     }
     if (amount > WRITE_BYTES_MAX) {
+        int rc = flushBuffer(file);
+        if (rc != SQLITE_OK) return rc;
         atomic_fetch_add_explicit(&writesIssued, 1, memory_order_relaxed);
         return file->real->pMethods->xWrite(file->real, data, amount, offset);
     }
@@ -138,7 +152,7 @@ static int xSync(sqlite3_file *f, int flags) {
     CoalescingFile *file = (CoalescingFile *)f;
     int rc = flushBuffer(file);
     if (rc != SQLITE_OK) return rc;
-    if (file->isWAL && deferCommitSyncs && file->hasSynced) {
+    if (file->isWAL && deferCommitSyncs && file->hasSynced && !file->headerPending) {
         if (deferredWAL != NULL && deferredWAL != file) {
             rc = syncPendingWAL();
             if (rc != SQLITE_OK) return rc;
@@ -156,7 +170,9 @@ static int xSync(sqlite3_file *f, int flags) {
     long long generation = file->deferredGeneration;
     rc = file->real->pMethods->xSync(file->real, flags);
     if (rc == SQLITE_OK) {
+        if (file->isWAL) atomic_fetch_add_explicit(&walSyncsReal, 1, memory_order_relaxed);
         file->hasSynced = 1;
+        file->headerPending = 0;
         if (file->isWAL) markSynced(file, generation);
     }
     return rc;
@@ -307,7 +323,8 @@ void CSQLiteVFS_statistics(long long *requested, long long *issued) {
     *issued = atomic_load(&writesIssued);
 }
 
-void CSQLiteVFS_syncStatistics(long long *deferred, long long *forced) {
+void CSQLiteVFS_syncStatistics(long long *deferred, long long *forced, long long *walReal) {
     *deferred = atomic_load(&syncsDeferred);
     *forced = atomic_load(&syncsForced);
+    *walReal = atomic_load(&walSyncsReal);
 }

@@ -20,7 +20,9 @@ final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private var listenerFD: Int32
-    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    /// Jobs from other threads, and whether the loop has ended (then nothing more is taken, and
+    /// the eventfd, closed, is never written again).
+    private let jobs = Mutex<(pending: [@Sendable () -> Void], closed: Bool)>(([], false))
     private var connections: [HTTPConnection?] = []
     private var liveConnectionCount = 0
     private var nextConnectionID: UInt64 = 1
@@ -60,27 +62,29 @@ final class EventLoop: @unchecked Sendable {
 
     /// Jobs queued by the loop thread itself: no lock and no wake-up, run before the next wait.
     private var localJobs: [@Sendable () -> Void] = []
-    /// Set once the loop has ended; task jobs then run on the global executor.
-    fileprivate let hasStopped = Atomic<Bool>(false)
     /// The loop thread's id, set when `run` starts (0 before); read from any thread.
     private let loopThread = Atomic<UInt>(0)
 
     /// Runs `job` on the loop thread soon. Safe from any thread. From the loop thread it costs
     /// an append; from another, a locked append and — only when the queue was empty, so the
     /// loop may be asleep — one eventfd write, however many jobs follow before the loop wakes.
-    func execute(_ job: @escaping @Sendable () -> Void) {
+    /// False, and the job dropped, once the loop has ended.
+    @discardableResult
+    func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
         // Relaxed suffices: only the loop thread itself can see its own id here.
         let loop = loopThread.load(ordering: .relaxed)
         if loop != 0 && loop == UInt(pthread_self()) {
             localJobs.append(job)
-            return
+            return true
         }
-        let wasEmpty = jobs.withLock { jobs in
-            let empty = jobs.isEmpty
-            jobs.append(job)
-            return empty
+        return jobs.withLock { state in
+            guard !state.closed else { return false }
+            let wasEmpty = state.pending.isEmpty
+            state.pending.append(job)
+            // Under the lock, so the loop cannot have closed the eventfd meanwhile.
+            if wasEmpty { _ = CPosix_eventfd_signal(wakeFD) }
+            return true
         }
-        if wasEmpty { _ = CPosix_eventfd_signal(wakeFD) }
     }
 
     /// Stop accepting, close idle connections, let in-flight requests finish until the deadline.
@@ -134,10 +138,17 @@ final class EventLoop: @unchecked Sendable {
         }
         for connection in connections.compactMap({ $0 }) { connection.close() }
         // From here task jobs go to the global executor; what is queued already runs now
-        // (async completions for closed connections do nothing).
-        hasStopped.store(true, ordering: .sequentiallyConsistent)
-        runJobs()
-        runLocalJobs()
+        // (async completions for closed connections do nothing). The thread id is cleared
+        // first: a thread that later gets the same id must not take the lock-free path.
+        runLocalJobs(roundsMax: 1_000)
+        loopThread.store(0, ordering: .relaxed)
+        let remaining = jobs.withLock { state in
+            state.closed = true
+            let taken = state.pending
+            state.pending.removeAll()
+            return taken
+        }
+        for job in remaining { job() }
         closeListener()
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
@@ -146,9 +157,9 @@ final class EventLoop: @unchecked Sendable {
 
     private func runJobs() {
         _ = CPosix_eventfd_drain(wakeFD)
-        let pending = jobs.withLock { jobs in
-            let taken = jobs
-            jobs.removeAll(keepingCapacity: true)
+        let pending = jobs.withLock { state in
+            let taken = state.pending
+            state.pending.removeAll(keepingCapacity: true)
             return taken
         }
         for job in pending { job() }
@@ -156,9 +167,9 @@ final class EventLoop: @unchecked Sendable {
 
     /// Runs what the loop queued for itself, including what those jobs queue in turn (bounded
     /// by rounds so a job that keeps requeueing cannot starve the sockets).
-    private func runLocalJobs() {
+    private func runLocalJobs(roundsMax: Int = 16) {
         var rounds = 0
-        while !localJobs.isEmpty && rounds < 16 {
+        while !localJobs.isEmpty && rounds < roundsMax {
             let pending = localJobs
             localJobs.removeAll(keepingCapacity: true)
             for job in pending { job() }
@@ -297,12 +308,11 @@ final class EventLoop: @unchecked Sendable {
 /// the global pool and back.
 extension EventLoop: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
-        if hasStopped.load(ordering: .sequentiallyConsistent) {
-            globalConcurrentExecutor.enqueue(job)
-            return
-        }
         let unowned = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        execute { unowned.runSynchronously(on: executor) }
+        if !execute({ unowned.runSynchronously(on: executor) }) {
+            // The loop has ended: the task goes on in the global pool.
+            globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
+        }
     }
 }

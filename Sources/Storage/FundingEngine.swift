@@ -164,7 +164,16 @@ final class FundingEngine: Sendable {
             }
         }
         var transaction = funding ?? LedgerTransaction(kind: "tranche.deployed", reference: "loan:\(loanRow)", at: now, postings: [])
+        if let funding, funding.postings.count + 2 * pools.count > Ledger.postingsPerTransactionMax {
+            // Too many pool tranches to ride along (never in practice): the funding on its own.
+            try Ledger.post(context, funding)
+            transaction = LedgerTransaction(kind: "tranche.deployed", reference: "loan:\(loanRow)", at: now, postings: [])
+        }
         for pool in pools {
+            if transaction.postings.count + 2 > Ledger.postingsPerTransactionMax {
+                try Ledger.post(context, transaction)
+                transaction.postings.removeAll(keepingCapacity: true)
+            }
             if funding == nil && pools.count == 1 { transaction.reference = "tranche:\(pool.trancheId)" }
             transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolDeployed(pool.funderId), currency: currency, amountMinor: pool.amountMinor))
             transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolReserved(pool.funderId), currency: currency, amountMinor: -pool.amountMinor))

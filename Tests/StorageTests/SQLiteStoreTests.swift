@@ -413,11 +413,12 @@ final class Gate: @unchecked Sendable {
 /// Deferred commit syncs (pipelined group commit): a commit's sync is left to the caller, and a
 /// checkpoint on the same thread makes it real before it copies a frame into the database.
 @Suite(.serialized) struct DeferredCommitSyncTests {
-    private func syncCounts() -> (deferred: Int64, forced: Int64) {
+    private func syncCounts() -> (deferred: Int64, forced: Int64, real: Int64) {
         var deferred: Int64 = 0
         var forced: Int64 = 0
-        CSQLiteVFS_syncStatistics(&deferred, &forced)
-        return (deferred, forced)
+        var real: Int64 = 0
+        CSQLiteVFS_syncStatistics(&deferred, &forced, &real)
+        return (deferred, forced, real)
     }
 
     @Test func commitSyncIsDeferredAndACheckpointForcesItFirst() throws {
@@ -450,6 +451,14 @@ final class Gate: @unchecked Sendable {
         #expect(syncCounts().forced - before.forced == 1)
         #expect(CSQLiteVFS_takePendingSync(&wal) == 0, "after the forced sync nothing is pending")
         #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 3)
+        // The WAL fully copied and restarted: the next commit writes a new header at offset 0,
+        // which must reach the disk before any frame after it (a real sync, never deferred).
+        try db.execute("PRAGMA wal_checkpoint(RESTART)")
+        let beforeRestart = syncCounts()
+        try db.execute("INSERT INTO t(v) VALUES ('four')")
+        let afterRestart = syncCounts()
+        #expect(afterRestart.real - beforeRestart.real >= 1, "the header after a WAL restart was not synced at once")
+        #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 4)
     }
 
     @Test func storeAnswersOnlyDurableCommitsThroughTheSyncer() async throws {
@@ -518,5 +527,42 @@ final class Gate: @unchecked Sendable {
         defer { store.close() }
         #expect(try await store.read { try $0.fetchInt64("SELECT deadline_at FROM sweep_cursor") } == F.approvedAt + 7_199)
         #expect(try await store.expireOverdue(now: F.approvedAt + 7_200, limit: 10).count == 3)
+    }
+}
+
+/// A failed WAL fsync fails the batches it covered and every later one: nothing is answered as
+/// durable once what the disk holds is unknown.
+@Suite struct WALSyncerFailureTests {
+    final class RecordingJob: WriteJob, @unchecked Sendable {
+        // @unchecked: `outcome` is written once by the syncer thread, read after `done` signals.
+        var outcome: (any Error)??
+        let done = DispatchSemaphore(value: 0)
+        func perform(_ context: WriteContext) -> Bool { true }
+        var failure: (any Error)? { nil }
+        func finish(batchError: (any Error)?) {
+            outcome = .some(batchError)
+            done.signal()
+        }
+    }
+
+    @Test func aFailedSyncFailsItsBatchAndRefusesTheNext() throws {
+        let syncer = WALSyncer(walPath: "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/db-wal")
+        defer { syncer.close() }
+        var marker: UInt8 = 0
+        let job = RecordingJob()
+        let refused = withUnsafeMutablePointer(to: &marker) { pointer in
+            syncer.submit([job], generation: 1, wal: UnsafeMutableRawPointer(pointer), onSynced: { _ in })
+        }
+        #expect(refused == nil)
+        #expect(job.done.wait(timeout: .now() + 5) == .success)
+        let answered = try #require(job.outcome)
+        #expect(answered != nil, "a batch whose fsync failed was answered as durable")
+        #expect(syncer.failed != nil)
+        let later = RecordingJob()
+        var again: UInt8 = 0
+        let second = withUnsafeMutablePointer(to: &again) { pointer in
+            syncer.submit([later], generation: 2, wal: UnsafeMutableRawPointer(pointer), onSynced: { _ in })
+        }
+        #expect(second != nil, "the syncer took more work after a failed fsync")
     }
 }

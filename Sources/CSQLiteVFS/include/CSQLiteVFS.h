@@ -33,8 +33,9 @@ void CSQLiteVFS_markSynced(void *wal, long long generation);
 /// Statistics since start, for tests: WAL writes SQLite asked for, and pwrite calls made for them.
 void CSQLiteVFS_statistics(long long *writesRequested, long long *writesIssued);
 
-/// Commit syncs deferred, and deferred syncs made real on the writer thread because a
-/// checkpoint, truncation or close needed them before the syncer got to them.
-void CSQLiteVFS_syncStatistics(long long *deferred, long long *forced);
+/// Commit syncs deferred; deferred syncs made real on the writer thread because a checkpoint,
+/// truncation or close needed them before the syncer got to them; WAL syncs SQLite asked for
+/// that were done at once (first syncs, and the header sync after a WAL restart).
+void CSQLiteVFS_syncStatistics(long long *deferred, long long *forced, long long *walReal);
 
 #endif

@@ -39,6 +39,12 @@ public final class Database {
 
     private var handle: OpaquePointer?
     public let path: String
+    /// The WAL file's full path as SQLite names it (absolute, right for URI filenames too).
+    var walPath: String? {
+        guard let handle, let main = sqlite3_db_filename(handle, "main"), let wal = sqlite3_filename_wal(main) else { return nil }
+        return String(cString: wal)
+    }
+
     /// Whether this connection writes through the coalescing VFS (see `CSQLiteVFS.h`).
     let usesCoalescingVFS: Bool
     private var cache: [String: Statement] = [:]

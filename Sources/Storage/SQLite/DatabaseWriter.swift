@@ -41,7 +41,11 @@ final class DatabaseWriter: @unchecked Sendable {
         precondition(configuration.queueCommandsMax > 0 && configuration.batchCommandsMax > 0)
         self.context = context
         self.configuration = configuration
-        self.syncer = configuration.pipelinesSync && context.db.usesCoalescingVFS ? WALSyncer(walPath: context.db.path + "-wal") : nil
+        if configuration.pipelinesSync && context.db.usesCoalescingVFS, let walPath = context.db.walPath {
+            self.syncer = WALSyncer(walPath: walPath)
+        } else {
+            self.syncer = nil
+        }
         // The thread keeps its owner alive until `close()` ends it: never a dangling self.
         let thread = Thread { self.run() }
         thread.name = "jointlend.store.writer"
@@ -154,7 +158,8 @@ final class DatabaseWriter: @unchecked Sendable {
         defer { condition.unlock() }
         while queue.isEmpty && !closing { condition.wait() }
         if queue.isEmpty { return nil }
-        while syncedGeneration < submittedGeneration && queue.count < configuration.pipelinedBatchCommandsMin && !closing {
+        while syncedGeneration < submittedGeneration && queue.count < configuration.pipelinedBatchCommandsMin && !closing
+            && syncer?.failed == nil {
             condition.wait()
         }
         if configuration.batchWindowMicroseconds > 0 && !closing {
@@ -176,6 +181,11 @@ final class DatabaseWriter: @unchecked Sendable {
     /// rolled back and the batch run again with a savepoint per command (the exact path).
     private func process(_ batch: [any WriteJob]) {
         let db = context.db
+        // After a failed fsync nothing runs: what the disk holds is unknown until the store reopens.
+        if let failure = syncer?.failed {
+            for job in batch { job.finish(batchError: StoreError.database(failure)) }
+            return
+        }
         do {
             if try !attempt(batch, savepointPerCommand: false) {
                 condition.lock()
@@ -200,6 +210,10 @@ final class DatabaseWriter: @unchecked Sendable {
     private func answerWhenDurable(_ batch: [any WriteJob]) {
         guard let syncer else {
             for job in batch { job.finish(batchError: nil) }
+            return
+        }
+        if let failure = syncer.failed {
+            for job in batch { job.finish(batchError: StoreError.database(failure)) }
             return
         }
         var wal: UnsafeMutableRawPointer?

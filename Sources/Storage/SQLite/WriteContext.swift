@@ -66,7 +66,8 @@ public final class WriteContext {
         accountIDs.removeAll(keepingCapacity: true)
         // Reloading can only fail if the database is unusable; the next batch will fail loudly then.
         if let head = try? AuditLog.loadHead(db) { auditHead = head }
-        if let cursor = try? SweepCursor.load(db) { sweepCursor = cursor }
+        // If the cursor cannot be read back, start the sweep from the beginning: slower, never skipping.
+        sweepCursor = (try? SweepCursor.load(db)) ?? SweepCursor(deadlineAt: .min, loanRow: 0)
     }
 }
 
