@@ -146,8 +146,14 @@ final class FundingEngine: Sendable {
         var amountMinor: Int64
     }
 
+    /// A partner answer's funding legs, posted as `tranche.funded`.
+    struct Funding {
+        var reference: String
+        var legs: [Ledger.Leg]
+    }
+
     private func markLoanFunded(_ context: WriteContext, loanRow: Int64, loanId: String, currency: String, now: Int64,
-                                stateAlreadySet: Bool = false, funding: LedgerTransaction? = nil, pools known: [PoolTranche]? = nil) throws {
+                                stateAlreadySet: Bool = false, funding: Funding? = nil, pools known: [PoolTranche]? = nil) throws {
         let db = context.db
         if !stateAlreadySet {
             try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
@@ -163,22 +169,23 @@ final class FundingEngine: Sendable {
                 PoolTranche(trancheId: $0.int64(0), funderId: $0.text(1), amountMinor: $0.int64(2))
             }
         }
-        var transaction = funding ?? LedgerTransaction(kind: "tranche.deployed", reference: "loan:\(loanRow)", at: now, postings: [])
-        if let funding, funding.postings.count + 2 * pools.count > Ledger.postingsPerTransactionMax {
-            // Too many pool tranches to ride along (never in practice): the funding on its own.
-            try Ledger.post(context, funding)
-            transaction = LedgerTransaction(kind: "tranche.deployed", reference: "loan:\(loanRow)", at: now, postings: [])
-        }
+        // The completing answer's funding carries the pools' deployment (reserved → deployed);
+        // without one, the deployment is a transaction of its own. Chunked past the posting bound.
+        var kind = funding == nil ? "tranche.deployed" : "tranche.funded"
+        var reference = funding?.reference ?? (pools.count == 1 ? "tranche:\(pools[0].trancheId)" : "loan:\(loanRow)")
+        var legs = funding?.legs ?? []
+        legs.reserveCapacity(legs.count + 2 * pools.count)
         for pool in pools {
-            if transaction.postings.count + 2 > Ledger.postingsPerTransactionMax {
-                try Ledger.post(context, transaction)
-                transaction.postings.removeAll(keepingCapacity: true)
+            if legs.count + 2 > Ledger.postingsPerTransactionMax {
+                try Ledger.post(context, kind: kind, reference: reference, at: now, legs: legs)
+                legs.removeAll(keepingCapacity: true)
+                kind = "tranche.deployed"
+                reference = "loan:\(loanRow)"
             }
-            if funding == nil && pools.count == 1 { transaction.reference = "tranche:\(pool.trancheId)" }
-            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolDeployed(pool.funderId), currency: currency, amountMinor: pool.amountMinor))
-            transaction.postings.append(LedgerPosting(account: LedgerAccounts.poolReserved(pool.funderId), currency: currency, amountMinor: -pool.amountMinor))
+            legs.append(Ledger.Leg(account: try Ledger.account(context, .poolDeployed, of: pool.funderId, currency: currency), amountMinor: pool.amountMinor))
+            legs.append(Ledger.Leg(account: try Ledger.account(context, .poolReserved, of: pool.funderId, currency: currency), amountMinor: -pool.amountMinor))
         }
-        if !transaction.postings.isEmpty { try Ledger.post(context, transaction) }
+        if !legs.isEmpty { try Ledger.post(context, kind: kind, reference: reference, at: now, legs: legs) }
         let payload = "{\"type\":\"loan.funded\",\"loanId\":\(jsonString(loanId))}"
         try Outbox.enqueue(context, destination: configuration.platformDestination, payload: Array(payload.utf8), now: now)
     }
@@ -254,9 +261,11 @@ final class FundingEngine: Sendable {
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
-            let funding = LedgerTransaction.transfer(kind: "tranche.funded", reference: "tranche:\(confirmation.trancheId)", at: now,
-                                                     from: LedgerAccounts.partnerCapital(row.funderId), to: LedgerAccounts.partnerDeployed(row.funderId),
-                                                     currency: row.currency, amountMinor: row.amountMinor)
+            // Partner capital → partner deployed, by resolved account ids (no codes built).
+            let funding = Funding(reference: "tranche:\(confirmation.trancheId)", legs: [
+                Ledger.Leg(account: try Ledger.account(context, .partnerDeployed, of: row.funderId, currency: row.currency), amountMinor: row.amountMinor),
+                Ledger.Leg(account: try Ledger.account(context, .partnerCapital, of: row.funderId, currency: row.currency), amountMinor: -row.amountMinor),
+            ])
             // The count was read with the tranche in this same write transaction, so it is
             // current; writing it back avoids UPDATE … RETURNING on the hottest path.
             let left = row.tranchesOpen - 1
@@ -270,7 +279,7 @@ final class FundingEngine: Sendable {
                                    stateAlreadySet: true, funding: funding, pools: pools)
                 result.loanState = .funded
             } else {
-                try Ledger.post(context, funding)
+                try Ledger.post(context, kind: "tranche.funded", reference: funding.reference, at: now, legs: funding.legs)
                 let count = try db.cachedStatement(static: "UPDATE loan SET tranches_open = ? WHERE id = ?")
                 count.reset()
                 count.bind(left, at: 1)

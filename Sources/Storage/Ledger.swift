@@ -153,6 +153,107 @@ public enum Ledger {
         return transactionID
     }
 
+    /// A funder's account by role, for the hot path (see `post(_:kind:reference:at:legs:)`).
+    enum Role: UInt8 {
+        case poolReserved, poolDeployed, partnerCapital, partnerDeployed
+
+        func code(_ funderId: String) -> String {
+            switch self {
+            case .poolReserved: LedgerAccounts.poolReserved(funderId)
+            case .poolDeployed: LedgerAccounts.poolDeployed(funderId)
+            case .partnerCapital: LedgerAccounts.partnerCapital(funderId)
+            case .partnerDeployed: LedgerAccounts.partnerDeployed(funderId)
+            }
+        }
+    }
+
+    struct RoleKey: Hashable {
+        var funderId: String
+        var role: Role
+    }
+
+    /// One leg of a transaction whose accounts are already resolved: positive debits.
+    struct Leg {
+        var account: Int64
+        var amountMinor: Int64
+    }
+
+    /// The id of `funderId`'s account for `role` in `currency`, created if missing; refuses an
+    /// account kept in another currency, as `accountID(_:code:currency:)` does.
+    static func account(_ context: WriteContext, _ role: Role, of funderId: String, currency: String) throws -> Int64 {
+        let key = RoleKey(funderId: funderId, role: role)
+        if let cached = context.roleAccountIDs[key], cached.currency == currency { return cached.id }
+        let id = try accountID(context, code: role.code(funderId), currency: currency)
+        context.roleAccountIDs[key] = LedgerAccountRef(id: id, currency: currency)
+        return id
+    }
+
+    /// Records a balanced transaction over resolved accounts (each resolved in the transaction's
+    /// currency by `account(_:_:of:currency:)`): the same rows as `post(_:_:)`.
+    @discardableResult
+    static func post(_ context: WriteContext, kind: String, reference: String, at: Int64, legs: [Leg]) throws -> Int64 {
+        guard legs.count >= 2, legs.count <= postingsPerTransactionMax else {
+            throw StoreError.invalidCommand(field: "ledger.postings", reason: "must hold 2...\(postingsPerTransactionMax) postings")
+        }
+        var sum: Int64 = 0
+        for (index, leg) in legs.enumerated() {
+            guard leg.amountMinor != 0 else {
+                throw StoreError.invalidCommand(field: "ledger.postings[\(index)].amountMinor", reason: "must not be zero")
+            }
+            let (next, overflow) = sum.addingReportingOverflow(leg.amountMinor)
+            guard !overflow else {
+                throw StoreError.invalidCommand(field: "ledger.postings[\(index)].amountMinor", reason: "sum overflows Int64")
+            }
+            sum = next
+        }
+        guard sum == 0 else { throw StoreError.unbalancedTransaction(currency: "(resolved accounts)", sumMinor: sum) }
+        let db = context.db
+        let insertTransaction = try db.cachedStatement(static: "INSERT INTO ledger_transaction(kind, reference, at) VALUES (?, ?, ?)")
+        insertTransaction.reset()
+        insertTransaction.bind(kind, at: 1)
+        insertTransaction.bind(reference, at: 2)
+        insertTransaction.bind(at, at: 3)
+        try insertTransaction.step()
+        let transactionID = db.lastInsertedRowID
+        var start = 0
+        while start < legs.count {
+            // Four legs in one INSERT (the common completing confirmation), then pairs, then one.
+            if legs.count - start >= 4 {
+                let insertFour = try db.cachedStatement(static:
+                    "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), (?1, ?8, ?9)")
+                insertFour.reset()
+                insertFour.bind(transactionID, at: 1)
+                for offset in 0..<4 {
+                    insertFour.bind(legs[start + offset].account, at: Int32(2 + 2 * offset))
+                    insertFour.bind(legs[start + offset].amountMinor, at: Int32(3 + 2 * offset))
+                }
+                try insertFour.step()
+                start += 4
+            } else if legs.count - start >= 2 {
+                let insertPair = try db.cachedStatement(static:
+                    "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5)")
+                insertPair.reset()
+                insertPair.bind(transactionID, at: 1)
+                insertPair.bind(legs[start].account, at: 2)
+                insertPair.bind(legs[start].amountMinor, at: 3)
+                insertPair.bind(legs[start + 1].account, at: 4)
+                insertPair.bind(legs[start + 1].amountMinor, at: 5)
+                try insertPair.step()
+                start += 2
+            } else {
+                let insertOne = try db.cachedStatement(static: "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
+                insertOne.reset()
+                insertOne.bind(transactionID, at: 1)
+                insertOne.bind(legs[start].account, at: 2)
+                insertOne.bind(legs[start].amountMinor, at: 3)
+                try insertOne.step()
+                start += 1
+            }
+        }
+        for leg in legs { context.addToBalance(account: leg.account, amountMinor: leg.amountMinor) }
+        return transactionID
+    }
+
     static func accountID(_ context: WriteContext, code: String, currency: String) throws -> Int64 {
         if let cached = context.accountIDs[code] {
             guard cached.currency == currency else {

@@ -7,6 +7,8 @@ public final class WriteContext {
     var auditHead: AuditLog.Head
     /// Ledger account ids by code; cleared on rollback since a rolled-back insert frees its id.
     var accountIDs: [String: LedgerAccountRef] = [:]
+    /// The same ids by funder and role, so the hot path neither builds nor hashes account codes.
+    var roleAccountIDs: [Ledger.RoleKey: LedgerAccountRef] = [:]
     private var auditHeadAtCommandStart: AuditLog.Head
     /// The deadline sweep's cursor: every awaiting loan at or below (deadline, loan row) has
     /// been handled. Mirrors the `sweep_cursor` row; restored like the audit head on rollback.
@@ -38,6 +40,7 @@ public final class WriteContext {
         auditHead = auditHeadAtCommandStart
         sweepCursor = sweepCursorAtCommandStart
         accountIDs.removeAll(keepingCapacity: true)
+        roleAccountIDs.removeAll(keepingCapacity: true)
         for change in commandBalanceChanges { pendingBalanceDeltas[change.account, default: 0] -= change.amountMinor }
         commandBalanceChanges.removeAll(keepingCapacity: true)
     }
@@ -64,6 +67,7 @@ public final class WriteContext {
         pendingBalanceDeltas.removeAll(keepingCapacity: true)
         commandBalanceChanges.removeAll(keepingCapacity: true)
         accountIDs.removeAll(keepingCapacity: true)
+        roleAccountIDs.removeAll(keepingCapacity: true)
         // Reloading can only fail if the database is unusable; the next batch will fail loudly then.
         if let head = try? AuditLog.loadHead(db) { auditHead = head }
         // If the cursor cannot be read back, start the sweep from the beginning: slower, never skipping.
