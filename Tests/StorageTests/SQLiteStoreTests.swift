@@ -500,7 +500,7 @@ final class Gate: @unchecked Sendable {
         }
         #expect(ended.count == count)
         #expect(Set(ended).count == count)
-        #expect(try await store.read { try $0.fetchInt64("SELECT COUNT(*) FROM loan WHERE state = 'awaiting_funding'") } == 0)
+        #expect(try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM loan WHERE state = 'awaiting_funding'") } == 0)
         #expect(try await store.verifyLedger() == nil)
     }
 
@@ -525,7 +525,7 @@ final class Gate: @unchecked Sendable {
                                           ruleId: "joint", ruleVersion: 1)
         let store = try SQLiteStore(configuration: F.configuration(path: path))
         defer { store.close() }
-        #expect(try await store.read { try $0.fetchInt64("SELECT deadline_at FROM sweep_cursor") } == F.approvedAt + 7_199)
+        #expect(try store.read { try $0.fetchInt64("SELECT deadline_at FROM sweep_cursor") } == F.approvedAt + 7_199)
         #expect(try await store.expireOverdue(now: F.approvedAt + 7_200, limit: 10).count == 3)
     }
 }
