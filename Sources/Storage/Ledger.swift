@@ -96,61 +96,12 @@ public enum Ledger {
     @discardableResult
     static func post(_ context: WriteContext, _ transaction: LedgerTransaction) throws -> Int64 {
         try validate(transaction)
-        let db = context.db
-        let insertTransaction = try db.cachedStatement(static: "INSERT INTO ledger_transaction(kind, reference, at) VALUES (?, ?, ?)")
-        insertTransaction.reset()
-        insertTransaction.bind(transaction.kind, at: 1)
-        insertTransaction.bind(transaction.reference, at: 2)
-        insertTransaction.bind(transaction.at, at: 3)
-        try insertTransaction.step()
-        let transactionID = db.lastInsertedRowID
-        // Two-legged transfers, the common case, go in as one two-row INSERT.
-        if transaction.postings.count == 2 {
-            let insertPair = try db.cachedStatement(static:
-                "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5)")
-            let first = try accountID(context, code: transaction.postings[0].account, currency: transaction.postings[0].currency)
-            let second = try accountID(context, code: transaction.postings[1].account, currency: transaction.postings[1].currency)
-            insertPair.reset()
-            insertPair.bind(transactionID, at: 1)
-            insertPair.bind(first, at: 2)
-            insertPair.bind(transaction.postings[0].amountMinor, at: 3)
-            insertPair.bind(second, at: 4)
-            insertPair.bind(transaction.postings[1].amountMinor, at: 5)
-            try insertPair.step()
-            context.addToBalance(account: first, amountMinor: transaction.postings[0].amountMinor)
-            context.addToBalance(account: second, amountMinor: transaction.postings[1].amountMinor)
-            return transactionID
-        }
-        // Four legs: a partner's funding posted with the pool's deployment as its loan completes.
-        if transaction.postings.count == 4 {
-            let insertFour = try db.cachedStatement(static:
-                "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7), (?1, ?8, ?9)")
-            var accounts: [Int64] = []
-            accounts.reserveCapacity(4)
-            for posting in transaction.postings { accounts.append(try accountID(context, code: posting.account, currency: posting.currency)) }
-            insertFour.reset()
-            insertFour.bind(transactionID, at: 1)
-            for (index, posting) in transaction.postings.enumerated() {
-                insertFour.bind(accounts[index], at: Int32(2 + 2 * index))
-                insertFour.bind(posting.amountMinor, at: Int32(3 + 2 * index))
-            }
-            try insertFour.step()
-            for (index, posting) in transaction.postings.enumerated() {
-                context.addToBalance(account: accounts[index], amountMinor: posting.amountMinor)
-            }
-            return transactionID
-        }
-        let insertPosting = try db.cachedStatement(static: "INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (?, ?, ?)")
+        var legs: [Leg] = []
+        legs.reserveCapacity(transaction.postings.count)
         for posting in transaction.postings {
-            let account = try accountID(context, code: posting.account, currency: posting.currency)
-            insertPosting.reset()
-            insertPosting.bind(transactionID, at: 1)
-            insertPosting.bind(account, at: 2)
-            insertPosting.bind(posting.amountMinor, at: 3)
-            try insertPosting.step()
-            context.addToBalance(account: account, amountMinor: posting.amountMinor)
+            legs.append(Leg(account: try accountID(context, code: posting.account, currency: posting.currency), amountMinor: posting.amountMinor))
         }
-        return transactionID
+        return try post(context, kind: transaction.kind, reference: transaction.reference, at: transaction.at, legs: legs)
     }
 
     /// A funder's account by role, for the hot path (see `post(_:kind:reference:at:legs:)`).
