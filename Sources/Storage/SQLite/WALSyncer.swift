@@ -102,6 +102,13 @@ final class WALSyncer: @unchecked Sendable {
             condition.unlock()
 
             let outcome = failedBefore ?? sync()
+            if let outcome {
+                // Recorded before any job hears of it: whoever is answered with the error finds
+                // the store already refusing.
+                condition.lock()
+                if failure == nil { failure = outcome }
+                condition.unlock()
+            }
             if let last = items.last {
                 // Every item names the same WAL; the newest generation covers the older ones.
                 if outcome == nil { CSQLiteVFS_markSynced(last.wal, last.generation) }
@@ -112,7 +119,6 @@ final class WALSyncer: @unchecked Sendable {
                 for job in item.jobs { job.finish(batchError: outcome.map(StoreError.database)) }
             }
             condition.lock()
-            if let outcome, failure == nil { failure = outcome }
             inFlight = 0
             statistics.syncs += 1
             statistics.batches += items.count
