@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Gateway
 @testable import LendingCore
+import Storage
 
 @Suite struct ConfigTests {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -71,7 +72,10 @@ import Testing
             try (String(shipped[..<end]) + #","store":\#(store)}"#).write(toFile: path, atomically: true, encoding: .utf8)
             return try GatewayConfig.load(path: path)
         }
-        let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":8,"batchCommandsMax":512}"#)
+        let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":8,"batchCommandsMax":512,"checkpointIntervalMilliseconds":40}"#)
+        #expect(config.runtime.storeCheckpointIntervalMilliseconds == 40)
+        #expect(try load("{}").runtime.storeCheckpointIntervalMilliseconds == StoreConfiguration.defaultCheckpointIntervalMilliseconds)
+        #expect(throws: ConfigError.self) { try load(#"{"checkpointIntervalMilliseconds":-1}"#) }
         #expect(config.runtime.storePipelinesSync == false)
         #expect(config.runtime.storePipelinedBatchCommandsMin == 8)
         #expect(config.runtime.storeBatchCommandsMax == 512)

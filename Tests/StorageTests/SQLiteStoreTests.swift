@@ -461,6 +461,22 @@ final class Gate: @unchecked Sendable {
         #expect(try db.fetchInt64("SELECT COUNT(*) FROM t") == 4)
     }
 
+    @Test func aLoneCallerIsNotHeldForTheMinimumPipelinedBatch() async throws {
+        // One caller at a time can never make up a batch of 1,000: each command must still be
+        // taken once the fsync before it ends, not wait for company.
+        var configuration = StoreFixture.configuration()
+        configuration.pipelinedBatchCommandsMin = 1_000
+        let store = try SQLiteStore(configuration: configuration)
+        defer { store.close() }
+        let started = ContinuousClock.now
+        for i in 0..<50 {
+            try await store.appendAudit(actor: "test", action: "alone", payload: Array("entry \(i)".utf8), now: StoreFixture.now)
+        }
+        #expect(ContinuousClock.now - started < .seconds(20), "sequential commands stalled behind the pipelined minimum")
+        #expect(store.writerStatistics.commands >= 50)
+        #expect(try await store.verifyAudit() == nil)
+    }
+
     @Test func storeAnswersOnlyDurableCommitsThroughTheSyncer() async throws {
         let store = try SQLiteStore(configuration: StoreFixture.configuration())
         defer { store.close() }

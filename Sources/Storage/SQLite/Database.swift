@@ -27,9 +27,6 @@ public final class Database {
         /// Gather a commit's WAL frames into one write (see `CSQLiteVFS.h`). Honoured only with
         /// `synchronousFull`, where every commit syncs the WAL before other connections may read it.
         public var coalescesWALWrites = true
-        /// Page size of a database this connection creates (ignored for an existing one).
-        /// Smaller pages mean fewer bytes written per randomly placed row a commit changes.
-        public var pageSizeBytes = 4_096
 
         public init() {}
     }
@@ -98,8 +95,6 @@ public final class Database {
         sqlite3_busy_timeout(connection, configuration.busyTimeoutMilliseconds)
         do {
             if !configuration.readOnly {
-                // Takes effect only while the file is still empty (before WAL mode is set).
-                try execute("PRAGMA page_size=\(configuration.pageSizeBytes)")
                 try execute("PRAGMA journal_mode=WAL")
             }
             try execute("PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "OFF")")

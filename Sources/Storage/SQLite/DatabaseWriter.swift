@@ -14,13 +14,9 @@ final class DatabaseWriter: @unchecked Sendable {
         var queueCommandsMax: Int
         var batchCommandsMax: Int
         var batchWindowMicroseconds: Int
-        /// Pipelined group commit: the next batch runs while a syncer thread fsyncs the last
-        /// (see `WALSyncer`). Needs the coalescing VFS on the write connection.
-        var pipelinesSync = true
-        /// While an fsync is in flight, the writer starts the next batch only once this many
-        /// commands wait (or the fsync ends): with few callers, batches would otherwise split
-        /// into slivers that each pay a commit's fixed cost.
-        var pipelinedBatchCommandsMin = 32
+        /// See `StoreConfiguration`; pipelining needs the coalescing VFS on the write connection.
+        var pipelinesSync: Bool
+        var pipelinedBatchCommandsMin: Int
     }
 
     private let configuration: Configuration
