@@ -53,9 +53,9 @@ final class FundingEngine: Sendable {
         try db.execute("INSERT OR IGNORE INTO rule_set(version, rules_count, first_used_at) VALUES (?, ?, ?)",
                        [.integer(Int64(plan.ruleVersion)), .integer(Int64(router.ruleSet.rules.count)), .integer(now)])
         try db.execute("""
-            INSERT INTO loan(loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product,
-                             risk_grade, region, channel, approved_at, deadline_at, rule_id, rule_version, state, tranches_open)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'awaiting_funding', 0)
+            INSERT INTO loan_terms(loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product,
+                                   risk_grade, region, channel, approved_at, deadline_at, rule_id, rule_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [
             .text(loan.loanId), .text(loan.borrowerRef), .integer(loan.amountMinor), .text(loan.currency.code),
             .integer(Int64(loan.termMonths)), .integer(Int64(loan.annualRateBps)), .text(loan.product), .text(loan.riskGrade),
@@ -76,7 +76,10 @@ final class FundingEngine: Sendable {
             if !tranche.state.isFinal { open += 1 }
             tranches.append(tranche)
         }
-        try db.execute("UPDATE loan SET tranches_open = ? WHERE id = ?", [.integer(open), .integer(loanRow)])
+        // The loan's state row comes last, once its open tranches are counted.
+        try db.execute("INSERT INTO funding_state(loan_id, tranche_id, state, tranches_open) VALUES (?, 0, ?, ?)", [
+            .integer(loanRow), .text((open == 0 ? LoanState.funded : LoanState.awaitingFunding).rawValue), .integer(open),
+        ])
         if let allocation = plan.allocation {
             try db.execute("""
                 INSERT INTO allocation_total(rule_id, rule_version, funder_id, amount_minor) VALUES (?, ?, ?, ?)
@@ -89,7 +92,7 @@ final class FundingEngine: Sendable {
             """, [.text(loan.borrowerRef), .integer(loan.amountMinor)])
         var state = LoanState.awaitingFunding
         if open == 0 {
-            try markLoanFunded(context, loanRow: loanRow, loanId: loan.loanId, currency: loan.currency.code, now: now)
+            try markLoanFunded(context, loanRow: loanRow, loanId: loan.loanId, currency: loan.currency.code, now: now, stateAlreadySet: true)
             state = .funded
         }
         let summary = tranches.map { "\($0.funderId):\($0.amountMinor):\($0.state.rawValue)" }.joined(separator: ",")
@@ -104,11 +107,13 @@ final class FundingEngine: Sendable {
         let db = context.db
         let state: TrancheState = planned.kind == .pool ? .funded : .requested
         let day: DatabaseValue = planned.kind == .partner ? .integer(businessDay(now)) : .null
-        try db.execute("INSERT INTO tranche(loan_id, funder_id, kind, share_bps, amount_minor, state, quota_day) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        try db.execute("INSERT INTO tranche_terms(loan_id, funder_id, kind, share_bps, amount_minor, quota_day) VALUES (?, ?, ?, ?, ?, ?)", [
             .integer(loanRow), .text(planned.funderId), .text(planned.kind.rawValue), .integer(Int64(planned.shareBps)),
-            .integer(planned.amountMinor), .text(state.rawValue), day,
+            .integer(planned.amountMinor), day,
         ])
-        let record = TrancheRecord(id: db.lastInsertedRowID, loanId: loanId, funderId: planned.funderId, kind: planned.kind,
+        let trancheRow = db.lastInsertedRowID
+        try db.execute("INSERT INTO funding_state(loan_id, tranche_id, state) VALUES (?, ?, ?)", [.integer(loanRow), .integer(trancheRow), .text(state.rawValue)])
+        let record = TrancheRecord(id: trancheRow, loanId: loanId, funderId: planned.funderId, kind: planned.kind,
                                    shareBps: planned.shareBps, amountMinor: planned.amountMinor, state: state)
         switch planned.kind {
         case .pool:
@@ -156,7 +161,7 @@ final class FundingEngine: Sendable {
                                 stateAlreadySet: Bool = false, funding: Funding? = nil, pools known: [PoolTranche]? = nil) throws {
         let db = context.db
         if !stateAlreadySet {
-            try db.execute("UPDATE loan SET state = 'funded' WHERE id = ?", [.integer(loanRow)])
+            try db.execute("UPDATE funding_state SET state = 'funded' WHERE loan_id = ? AND tranche_id = 0", [.integer(loanRow)])
         }
         let pools: [PoolTranche]
         if let known {
@@ -216,17 +221,21 @@ final class FundingEngine: Sendable {
         // When this may be the loan's last open tranche, the same statement brings the pool
         // tranches its funding deploys (one row each), saving a second query on the hot path.
         let selectTranche = try db.cachedStatement(static: """
-            SELECT t.loan_id, t.funder_id, t.amount_minor, t.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, l.state, l.tranches_open,
-                   p.id, p.funder_id, p.amount_minor
-            FROM tranche t JOIN loan l ON l.id = t.loan_id
-            LEFT JOIN tranche p ON l.tranches_open = 1 AND p.loan_id = t.loan_id AND p.kind = 'pool' AND p.state = 'funded'
+            SELECT t.loan_id, t.funder_id, t.amount_minor, ts.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, ls.state, ls.tranches_open,
+                   p.id, p.funder_id, p.amount_minor, ps.state
+            FROM tranche_terms t
+            JOIN funding_state ts ON ts.loan_id = t.loan_id AND ts.tranche_id = t.id
+            JOIN loan_terms l ON l.id = t.loan_id
+            JOIN funding_state ls ON ls.loan_id = t.loan_id AND ls.tranche_id = 0
+            LEFT JOIN tranche_terms p ON ls.tranches_open = 1 AND p.loan_id = t.loan_id AND p.kind = 'pool'
+            LEFT JOIN funding_state ps ON ps.loan_id = p.loan_id AND ps.tranche_id = p.id
             WHERE t.id = ? AND t.kind = 'partner'
             """)
         selectTranche.reset()
         selectTranche.bind(confirmation.trancheId, at: 1)
         var pools: [PoolTranche] = []
         let rows = try selectTranche.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { s -> TrancheRow? in
-            if !s.isNull(10) { pools.append(PoolTranche(trancheId: s.int64(10), funderId: s.text(11), amountMinor: s.int64(12))) }
+            if !s.isNull(10), s.text(13) == TrancheState.funded.rawValue { pools.append(PoolTranche(trancheId: s.int64(10), funderId: s.text(11), amountMinor: s.int64(12))) }
             guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
             return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
                               quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
@@ -253,10 +262,11 @@ final class FundingEngine: Sendable {
             throw problem
         }
         guard let row else { preconditionFailure("a confirmable tranche without its row") }
-        let updateTranche = try db.cachedStatement(static: "UPDATE tranche SET state = ? WHERE id = ?")
+        let updateTranche = try db.cachedStatement(static: "UPDATE funding_state SET state = ? WHERE loan_id = ? AND tranche_id = ?")
         updateTranche.reset()
         updateTranche.bind(next.rawValue, at: 1)
-        updateTranche.bind(confirmation.trancheId, at: 2)
+        updateTranche.bind(row.loanRow, at: 2)
+        updateTranche.bind(confirmation.trancheId, at: 3)
         try updateTranche.step()
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
@@ -271,7 +281,7 @@ final class FundingEngine: Sendable {
             let left = row.tranchesOpen - 1
             assert(left >= 0, "tranches_open went negative")
             if left == 0 {
-                let fund = try db.cachedStatement(static: "UPDATE loan SET tranches_open = 0, state = 'funded' WHERE id = ?")
+                let fund = try db.cachedStatement(static: "UPDATE funding_state SET tranches_open = 0, state = 'funded' WHERE loan_id = ? AND tranche_id = 0")
                 fund.reset()
                 fund.bind(row.loanRow, at: 1)
                 try fund.step()
@@ -280,7 +290,7 @@ final class FundingEngine: Sendable {
                 result.loanState = .funded
             } else {
                 try Ledger.post(context, kind: "tranche.funded", reference: funding.reference, at: now, legs: funding.legs)
-                let count = try db.cachedStatement(static: "UPDATE loan SET tranches_open = ? WHERE id = ?")
+                let count = try db.cachedStatement(static: "UPDATE funding_state SET tranches_open = ? WHERE loan_id = ? AND tranche_id = 0")
                 count.reset()
                 count.bind(left, at: 1)
                 count.bind(row.loanRow, at: 2)
@@ -341,9 +351,9 @@ final class FundingEngine: Sendable {
     /// statement moves the loan to funded.
     private func closeOneOpenTranche(_ db: Database, loanRow: Int64) throws -> Int64 {
         guard let left = try db.fetchInt64("""
-            UPDATE loan SET tranches_open = tranches_open - 1,
-                            state = CASE WHEN tranches_open = 1 THEN 'funded' ELSE state END
-            WHERE id = ? RETURNING tranches_open
+            UPDATE funding_state SET tranches_open = tranches_open - 1,
+                                     state = CASE WHEN tranches_open = 1 THEN 'funded' ELSE state END
+            WHERE loan_id = ? AND tranche_id = 0 RETURNING tranches_open
             """, [.integer(loanRow)]) else {
             throw StoreError.notFound(entity: "loan row", id: String(loanRow))
         }
@@ -392,7 +402,7 @@ final class FundingEngine: Sendable {
         for tranche in record.tranches {
             switch tranche.state {
             case .planned, .requested:
-                try db.execute("UPDATE tranche SET state = 'expired' WHERE id = ?", [.integer(tranche.id)])
+                try db.execute("UPDATE funding_state SET state = 'expired' WHERE loan_id = ? AND tranche_id = ?", [.integer(loanRow), .integer(tranche.id)])
                 if tranche.kind == .partner {
                     try adjustPartner(context, funderId: tranche.funderId, day: dayByTranche[tranche.id] ?? nil, amountMinor: -tranche.amountMinor)
                 }
@@ -401,7 +411,7 @@ final class FundingEngine: Sendable {
                     try enqueueCancellation(context, tranche, currency: currency, reason: "expired", now: now)
                 }
             case .funded:
-                try db.execute("UPDATE tranche SET state = 'released' WHERE id = ?", [.integer(tranche.id)])
+                try db.execute("UPDATE funding_state SET state = 'released' WHERE loan_id = ? AND tranche_id = ?", [.integer(loanRow), .integer(tranche.id)])
                 let (from, to) = tranche.kind == .pool
                     ? (LedgerAccounts.poolReserved(tranche.funderId), LedgerAccounts.poolAvailable(tranche.funderId))
                     : (LedgerAccounts.partnerDeployed(tranche.funderId), LedgerAccounts.partnerCapital(tranche.funderId))
@@ -416,7 +426,7 @@ final class FundingEngine: Sendable {
                 break
             }
         }
-        try db.execute("UPDATE loan SET state = 'unfunded', tranches_open = 0 WHERE id = ?", [.integer(loanRow)])
+        try db.execute("UPDATE funding_state SET state = 'unfunded', tranches_open = 0 WHERE loan_id = ? AND tranche_id = 0", [.integer(loanRow)])
         try db.execute("UPDATE borrower SET outstanding_minor = outstanding_minor - ? WHERE borrower_ref = ?",
                        [.integer(record.loan.amountMinor), .text(record.loan.borrowerRef)])
         let payload = "{\"type\":\"loan.unfunded\",\"loanId\":\(jsonString(record.loan.loanId)),\"reason\":\(jsonString(reason.rawValue))}"
@@ -541,7 +551,8 @@ final class FundingEngine: Sendable {
             try db.execute("INSERT INTO repayment_part(repayment_id, tranche_id, principal_minor, interest_minor) VALUES (?, ?, ?, ?)",
                            [.integer(repaymentRow), .integer(tranche.id), .integer(principal), .integer(part.interestMinor)])
             if principal > 0 {
-                try db.execute("UPDATE tranche SET principal_repaid_minor = principal_repaid_minor + ? WHERE id = ?", [.integer(principal), .integer(tranche.id)])
+                try db.execute("UPDATE funding_state SET principal_repaid_minor = principal_repaid_minor + ? WHERE loan_id = ? AND tranche_id = ?",
+                               [.integer(principal), .integer(loanRow.0), .integer(tranche.id)])
                 let deployed = tranche.kind == .pool ? LedgerAccounts.poolDeployed(tranche.funderId) : LedgerAccounts.partnerDeployed(tranche.funderId)
                 postings.append(LedgerPosting(account: deployed, currency: currency, amountMinor: -principal))
                 if tranche.kind == .partner {
@@ -559,7 +570,8 @@ final class FundingEngine: Sendable {
         try Ledger.post(context, LedgerTransaction(kind: "repayment", reference: "repayment:\(repayment.repaymentId)", at: now, postings: postings))
         let repaid = loanRow.1 + repayment.principalMinor
         let state: LoanState = repaid == record.loan.amountMinor ? .closed : .repaying
-        try db.execute("UPDATE loan SET principal_repaid_minor = ?, state = ? WHERE id = ?", [.integer(repaid), .text(state.rawValue), .integer(loanRow.0)])
+        try db.execute("UPDATE funding_state SET principal_repaid_minor = ?, state = ? WHERE loan_id = ? AND tranche_id = 0",
+                       [.integer(repaid), .text(state.rawValue), .integer(loanRow.0)])
         if repayment.principalMinor > 0 {
             try db.execute("UPDATE borrower SET outstanding_minor = outstanding_minor - ? WHERE borrower_ref = ?",
                            [.integer(repayment.principalMinor), .text(record.loan.borrowerRef)])

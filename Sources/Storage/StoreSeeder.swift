@@ -26,17 +26,25 @@ public enum StoreSeeder {
                 let range: [DatabaseValue] = [.integer(Int64(start)), .integer(Int64(end))]
                 try db.execute("""
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-                    INSERT INTO loan(id, loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product, risk_grade,
-                                     region, channel, approved_at, deadline_at, rule_id, rule_version, state, tranches_open)
+                    INSERT INTO loan_terms(id, loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product, risk_grade,
+                                           region, channel, approved_at, deadline_at, rule_id, rule_version)
                     SELECT i + 1, 'L-' || i, 'b-' || i, \(amountMinor), '\(currency)', 12, 1800, 'consumer', 'B', 'GD', 'app',
-                           \(approvedAt), \(approvedAt + deadlineSeconds), '\(ruleId)', \(ruleVersion), 'awaiting_funding', 1 FROM n
+                           \(approvedAt), \(approvedAt + deadlineSeconds), '\(ruleId)', \(ruleVersion) FROM n
                     """, range)
                 try db.execute("""
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
-                    INSERT INTO tranche(id, loan_id, funder_id, kind, share_bps, amount_minor, state, quota_day)
-                    SELECT 2 * i + 1, i + 1, '\(poolId)', 'pool', \(poolShareBps), \(poolPart), 'funded', NULL FROM n
+                    INSERT INTO tranche_terms(id, loan_id, funder_id, kind, share_bps, amount_minor, quota_day)
+                    SELECT 2 * i + 1, i + 1, '\(poolId)', 'pool', \(poolShareBps), \(poolPart), NULL FROM n
                     UNION ALL
-                    SELECT 2 * i + 2, i + 1, '\(partnerId)', 'partner', \(10_000 - poolShareBps), \(partnerPart), 'requested', 0 FROM n
+                    SELECT 2 * i + 2, i + 1, '\(partnerId)', 'partner', \(10_000 - poolShareBps), \(partnerPart), 0 FROM n
+                    """, range)
+                // In key order, as the store writes them: the loan's row, then its tranches'.
+                try db.execute("""
+                    WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+                    INSERT INTO funding_state(loan_id, tranche_id, state, tranches_open)
+                    SELECT i + 1, CASE k.slot WHEN 0 THEN 0 ELSE 2 * i + k.slot END, k.state, k.open
+                    FROM n CROSS JOIN (SELECT 0 AS slot, 'awaiting_funding' AS state, 1 AS open
+                                       UNION ALL SELECT 1, 'funded', 0 UNION ALL SELECT 2, 'requested', 0) AS k
                     """, range)
                 try db.execute("""
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)

@@ -33,6 +33,7 @@ public enum StoreVerifier {
     /// positions equal their recomputation from tranches.
     static func verifyLedger(_ db: Database) throws -> String? {
         if let problem = try Ledger.verify(db) { return problem }
+        if let problem = try verifyFundingState(db) { return problem }
         if let problem = try db.makeStatement("""
             SELECT l.loan_ref, l.state, l.amount_minor,
                    COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0)
@@ -81,5 +82,28 @@ public enum StoreVerifier {
               AND a.balance_minor != COALESCE(x.amount, 0)
             LIMIT 1
             """).fetchOne { "ledger account \($0.text(0)): balance \($0.int64(1)) but funded tranches sum to \($0.int64(2))" }
+    }
+
+    /// Every loan and tranche has exactly its one state row (the views would show a missing one
+    /// as a null state), and no state row belongs to nothing.
+    static func verifyFundingState(_ db: Database) throws -> String? {
+        if let problem = try db.makeStatement("""
+            SELECT t.loan_ref FROM loan_terms t
+            WHERE NOT EXISTS (SELECT 1 FROM funding_state s WHERE s.loan_id = t.id AND s.tranche_id = 0) LIMIT 1
+            """).fetchOne([], { "loan \($0.text(0)) has no funding state row" }) {
+            return problem
+        }
+        if let problem = try db.makeStatement("""
+            SELECT t.id FROM tranche_terms t
+            WHERE NOT EXISTS (SELECT 1 FROM funding_state s WHERE s.loan_id = t.loan_id AND s.tranche_id = t.id) LIMIT 1
+            """).fetchOne([], { "tranche \($0.int64(0)) has no funding state row" }) {
+            return problem
+        }
+        return try db.makeStatement("""
+            SELECT s.loan_id, s.tranche_id FROM funding_state s
+            WHERE (s.tranche_id = 0 AND NOT EXISTS (SELECT 1 FROM loan_terms l WHERE l.id = s.loan_id))
+               OR (s.tranche_id != 0 AND (s.tranches_open != 0 OR NOT EXISTS (SELECT 1 FROM tranche_terms t WHERE t.id = s.tranche_id AND t.loan_id = s.loan_id)))
+            LIMIT 1
+            """).fetchOne([], { "funding state row (loan \($0.int64(0)), tranche \($0.int64(1))) belongs to no loan or tranche" })
     }
 }

@@ -314,7 +314,7 @@ import CSQLiteVFS
         try raw.execute("UPDATE ledger_posting SET amount_minor = amount_minor + 5 WHERE id = 1")
         #expect(try StoreVerifier.verifyLedger(raw)?.hasPrefix("ledger transaction 1 does not balance in CNY: sum 5") == true)
         try raw.execute("UPDATE ledger_posting SET amount_minor = amount_minor - 5 WHERE id = 1")
-        try raw.execute("UPDATE tranche SET amount_minor = amount_minor - 1 WHERE kind = 'partner'")
+        try raw.execute("UPDATE tranche_terms SET amount_minor = amount_minor - 1 WHERE kind = 'partner'")
         #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1 (awaiting_funding): amount 1000000 but its active tranches sum to 999999")
     }
 
@@ -526,23 +526,64 @@ final class Gate: @unchecked Sendable {
         var v3 = DatabaseMigrator()
         for migration in StoreSchema.migrator.migrations.prefix(3) { v3.registerMigration(migration.id) { try migration.migrate($0) } }
         try v3.migrate(raw)
+        // History written by a v3 gateway: three loans awaiting their partner, one funded.
+        try Self.writeV3Loans(raw, awaiting: 3, funded: 1)
         raw.close()
-        let setup = try SQLiteStore(configuration: F.configuration(path: path))
-        setup.close()
-        // A v3 file with loans: reopen as v3 to fake history written before the upgrade.
-        let again = try Database(path: path)
-        try again.execute("DELETE FROM schema_migrations WHERE id = 'v4-deadline-sweep-cursor'")
-        try again.execute("DROP TABLE sweep_cursor")
-        try again.execute("DROP INDEX loan_deadline")
-        try again.execute("CREATE INDEX loan_awaiting_deadline ON loan(deadline_at) WHERE state = 'awaiting_funding'")
-        again.close()
-        try StoreSeeder.seedAwaitingLoans(path: path, count: 3, amountMinor: 1_000_000, poolShareBps: 3_000, poolId: F.pool,
-                                          partnerId: F.bankA, currency: "CNY", approvedAt: F.approvedAt, deadlineSeconds: 7_200,
-                                          ruleId: "joint", ruleVersion: 1)
         let store = try SQLiteStore(configuration: F.configuration(path: path))
         defer { store.close() }
         #expect(try store.read { try $0.fetchInt64("SELECT deadline_at FROM sweep_cursor") } == F.approvedAt + 7_199)
+        // v5 moved every loan's and tranche's state into funding_state; the views show it as before.
+        #expect(try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM funding_state") } == 4 + 8)
+        #expect(try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM loan WHERE state = 'awaiting_funding' AND tranches_open = 1") } == 3)
+        #expect(try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM tranche WHERE state = 'requested'") } == 3)
+        #expect(try store.read { try $0.fetchInt64("SELECT principal_repaid_minor FROM loan WHERE loan_ref = 'V3-3'") } == 1_000)
+        #expect(try await store.verifyLedger() == nil)
+        #expect(try await store.loan(id: "V3-3")?.state == .funded)
         #expect(try await store.expireOverdue(now: F.approvedAt + 7_200, limit: 10).count == 3)
+        #expect(try store.read { try $0.fetchInt64("SELECT COUNT(*) FROM loan WHERE state = 'unfunded' AND tranches_open = 0") } == 3)
+        #expect(try await store.verifyLedger() == nil)
+    }
+
+    /// Rows as a v3 store kept them (state on the loan and tranche rows), sound for `ledger verify`.
+    static func writeV3Loans(_ db: Database, awaiting: Int, funded: Int) throws {
+        try db.execute("INSERT INTO funder(id, kind, currency) VALUES (?, 'pool', 'CNY'), (?, 'partner', 'CNY')", [.text(F.pool), .text(F.bankA)])
+        var exposure: Int64 = 0
+        var reserved: Int64 = 0
+        var deployed: Int64 = 0
+        var partnerDeployed: Int64 = 0
+        for i in 0..<(awaiting + funded) {
+            let isFunded = i >= awaiting
+            try db.execute("""
+                INSERT INTO loan(id, loan_ref, borrower_ref, amount_minor, currency, term_months, annual_rate_bps, product, risk_grade,
+                                 region, channel, approved_at, deadline_at, rule_id, rule_version, state, tranches_open, principal_repaid_minor)
+                VALUES (?, ?, ?, 10000, 'CNY', 12, 1800, 'consumer', 'B', 'GD', 'app', ?, ?, 'joint', 1, ?, ?, ?)
+                """, [.integer(Int64(i + 1)), .text("V3-\(i)"), .text("b-\(i)"), .integer(F.approvedAt), .integer(F.approvedAt + 7_200),
+                      .text(isFunded ? "funded" : "awaiting_funding"), .integer(isFunded ? 0 : 1), .integer(isFunded ? 1_000 : 0)])
+            try db.execute("""
+                INSERT INTO tranche(id, loan_id, funder_id, kind, share_bps, amount_minor, state, quota_day, principal_repaid_minor)
+                VALUES (?, ?, ?, 'pool', 3000, 3000, 'funded', NULL, ?), (?, ?, ?, 'partner', 7000, 7000, ?, 0, ?)
+                """, [.integer(Int64(2 * i + 1)), .integer(Int64(i + 1)), .text(F.pool), .integer(isFunded ? 300 : 0),
+                      .integer(Int64(2 * i + 2)), .integer(Int64(i + 1)), .text(F.bankA), .text(isFunded ? "funded" : "requested"),
+                      .integer(isFunded ? 700 : 0)])
+            exposure += isFunded ? 6_300 : 7_000
+            if isFunded {
+                deployed += 2_700
+                partnerDeployed += 6_300
+            } else {
+                reserved += 3_000
+            }
+        }
+        try db.execute("UPDATE funder SET exposure_minor = ? WHERE id = ?", [.integer(exposure), .text(F.bankA)])
+        try db.execute("INSERT INTO ledger_transaction(id, kind, reference, at) VALUES (1, 'seed', 'v3', ?)", [.integer(F.approvedAt)])
+        let legs: [(String, Int64)] = [
+            (LedgerAccounts.poolReserved(F.pool), reserved), (LedgerAccounts.poolDeployed(F.pool), deployed),
+            (LedgerAccounts.partnerDeployed(F.bankA), partnerDeployed), ("seed:v3", -(reserved + deployed + partnerDeployed)),
+        ]
+        for (code, amount) in legs where amount != 0 {
+            try db.execute("INSERT INTO ledger_account(code, currency, balance_minor) VALUES (?, 'CNY', ?)", [.text(code), .integer(amount)])
+            try db.execute("INSERT INTO ledger_posting(transaction_id, account_id, amount_minor) VALUES (1, ?, ?)",
+                           [.integer(db.lastInsertedRowID), .integer(amount)])
+        }
     }
 }
 
