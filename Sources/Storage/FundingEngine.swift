@@ -308,7 +308,7 @@ final class FundingEngine: Sendable {
                 result.loanState = .unfunded
             }
         }
-        try AuditLog.append(context, at: now, actor: "partner:\(confirmation.funderId)", action: "tranche.\(next.rawValue)",
+        try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId, action: next == .funded ? "tranche.funded" : "tranche.declined",
                             payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
         // The confirmation row is also the idempotency record: unique per partner and serial,
         // and its tranche and outcome are the request a replay must match.
@@ -672,6 +672,10 @@ func loadLoan(_ db: Database, row: Int64? = nil, loanId: String? = nil) throws -
 
 /// A JSON string literal (quotes, backslashes and control characters escaped).
 func jsonString(_ text: String) -> String {
+    // Ids and codes almost never need escaping: then the text goes between quotes as it is.
+    if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        return "\"" + text + "\""
+    }
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
