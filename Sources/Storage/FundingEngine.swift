@@ -218,30 +218,50 @@ final class FundingEngine: Sendable {
             throw StoreError.invalidCommand(field: "confirmation.serial", reason: "must be 1...64 bytes")
         }
         let db = context.db
-        // When this may be the loan's last open tranche, the same statement brings the pool
-        // tranches its funding deploys (one row each), saving a second query on the hot path.
-        let selectTranche = try db.cachedStatement(static: """
-            SELECT t.loan_id, t.funder_id, t.amount_minor, ts.state, t.share_bps, t.quota_day, l.currency, l.loan_ref, ls.state, ls.tranches_open,
-                   p.id, p.funder_id, p.amount_minor, ps.state
-            FROM tranche_terms t
-            JOIN funding_state ts ON ts.loan_id = t.loan_id AND ts.tranche_id = t.id
-            JOIN loan_terms l ON l.id = t.loan_id
-            JOIN funding_state ls ON ls.loan_id = t.loan_id AND ls.tranche_id = 0
-            LEFT JOIN tranche_terms p ON ls.tranches_open = 1 AND p.loan_id = t.loan_id AND p.kind = 'pool'
-            LEFT JOIN funding_state ps ON ps.loan_id = p.loan_id AND ps.tranche_id = p.id
-            WHERE t.id = ? AND t.kind = 'partner'
+        // One statement reads the loan and every tranche of it: the loan's terms, then its state
+        // rows (clustered by loan, the loan's own first) each with its tranche's terms — the
+        // answered tranche and, should it be the last open one, the pools its funding deploys.
+        let selectLoan = try db.cachedStatement(static: """
+            SELECT s.tranche_id, s.state, s.tranches_open, t.funder_id, t.amount_minor, t.kind, t.share_bps, t.quota_day, l.id, l.currency, l.loan_ref
+            FROM loan_terms l
+            JOIN funding_state s ON s.loan_id = l.id
+            LEFT JOIN tranche_terms t ON s.tranche_id > 0 AND t.id = s.tranche_id
+            WHERE l.id = (SELECT loan_id FROM tranche_terms WHERE id = ?)
             """)
-        selectTranche.reset()
-        selectTranche.bind(confirmation.trancheId, at: 1)
+        selectLoan.reset()
+        selectLoan.bind(confirmation.trancheId, at: 1)
         var pools: [PoolTranche] = []
-        let rows = try selectTranche.fetchAllCurrent(rowsMax: Self.tranchesPerLoanMax) { s -> TrancheRow? in
-            if !s.isNull(10), s.text(13) == TrancheState.funded.rawValue { pools.append(PoolTranche(trancheId: s.int64(10), funderId: s.text(11), amountMinor: s.int64(12))) }
-            guard let state = TrancheState(rawValue: s.text(3)), let loanState = LoanState(rawValue: s.text(8)) else { return nil }
-            return TrancheRow(loanRow: s.int64(0), funderId: s.text(1), amountMinor: s.int64(2), state: state, shareBps: s.int(4),
-                              quotaDay: s.isNull(5) ? nil : s.int64(5), currency: s.text(6), loanId: s.text(7), loanState: loanState,
-                              tranchesOpen: s.int64(9))
+        var loan: (row: Int64, currency: String, loanId: String, state: LoanState?, tranchesOpen: Int64)?
+        var answered: (funderId: String, amountMinor: Int64, state: TrancheState?, shareBps: Int, quotaDay: Int64?)?
+        do {
+            defer { selectLoan.reset() }
+            var rowsRead = 0
+            while rowsRead <= Self.tranchesPerLoanMax, try selectLoan.step() {
+                rowsRead += 1
+                let s = selectLoan
+                if loan == nil { loan = (s.int64(8), s.text(9), s.text(10), nil, 0) }
+                let trancheId = s.int64(0)
+                if trancheId == 0 {
+                    loan?.state = LoanState(rawValue: s.text(1))
+                    loan?.tranchesOpen = s.int64(2)
+                } else if s.isNull(5) {
+                    continue
+                } else if trancheId == confirmation.trancheId {
+                    if s.text(5) == FunderKind.partner.rawValue {
+                        answered = (s.text(3), s.int64(4), TrancheState(rawValue: s.text(1)), s.int(6), s.isNull(7) ? nil : s.int64(7))
+                    }
+                } else if s.text(5) == FunderKind.pool.rawValue, s.text(1) == TrancheState.funded.rawValue {
+                    pools.append(PoolTranche(trancheId: trancheId, funderId: s.text(3), amountMinor: s.int64(4)))
+                }
+            }
         }
-        let row = rows.first ?? nil
+        let row: TrancheRow?
+        if let loan, let loanState = loan.state, let answered, let state = answered.state {
+            row = TrancheRow(loanRow: loan.row, funderId: answered.funderId, amountMinor: answered.amountMinor, state: state, shareBps: answered.shareBps,
+                             quotaDay: answered.quotaDay, currency: loan.currency, loanId: loan.loanId, loanState: loanState, tranchesOpen: loan.tranchesOpen)
+        } else {
+            row = nil
+        }
         let next: TrancheState = confirmation.outcome == .funded ? .funded : .declined
         // Only a tranche still waiting for its answer takes a new confirmation. Anything else may
         // be a replay, which answers as first given; a fresh answer to an open tranche needs no
