@@ -34,34 +34,47 @@ public enum StoreVerifier {
     static func verifyLedger(_ db: Database) throws -> String? {
         if let problem = try Ledger.verify(db) { return problem }
         if let problem = try verifyFundingState(db) { return problem }
+        // One pass over the state rows, clustered by loan (the loan's own first), each with its
+        // tranche's terms: active tranches sum to the loan, the open count and principal repaid
+        // recorded on the loan match its tranches.
+        let active = "('planned', 'requested', 'funded')"
         if let problem = try db.makeStatement("""
-            SELECT l.loan_ref, l.state, l.amount_minor,
-                   COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0)
-            FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id
-            GROUP BY l.id
-            HAVING (l.state IN ('awaiting_funding', 'funded', 'repaying', 'closed', 'charged_off') AND l.amount_minor != COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0))
-                OR (l.state = 'unfunded' AND COALESCE(SUM(CASE WHEN t.state IN ('planned', 'requested', 'funded') THEN t.amount_minor END), 0) != 0)
+            SELECT l.loan_ref, l.amount_minor,
+                   MAX(CASE WHEN s.tranche_id = 0 THEN s.state END),
+                   MAX(CASE WHEN s.tranche_id = 0 THEN s.tranches_open END),
+                   MAX(CASE WHEN s.tranche_id = 0 THEN s.principal_repaid_minor END),
+                   COALESCE(SUM(CASE WHEN s.tranche_id > 0 AND s.state IN \(active) THEN t.amount_minor END), 0),
+                   COUNT(CASE WHEN s.tranche_id > 0 AND s.state IN ('planned', 'requested') THEN 1 END),
+                   COALESCE(SUM(CASE WHEN s.tranche_id > 0 THEN s.principal_repaid_minor END), 0)
+            FROM funding_state s JOIN loan_terms l ON l.id = s.loan_id
+            LEFT JOIN tranche_terms t ON s.tranche_id > 0 AND t.id = s.tranche_id
+            GROUP BY s.loan_id
+            HAVING (MAX(CASE WHEN s.tranche_id = 0 THEN s.state END) IN ('awaiting_funding', 'funded', 'repaying', 'closed', 'charged_off')
+                    AND l.amount_minor != COALESCE(SUM(CASE WHEN s.tranche_id > 0 AND s.state IN \(active) THEN t.amount_minor END), 0))
+                OR (MAX(CASE WHEN s.tranche_id = 0 THEN s.state END) = 'unfunded'
+                    AND COALESCE(SUM(CASE WHEN s.tranche_id > 0 AND s.state IN \(active) THEN t.amount_minor END), 0) != 0)
+                OR MAX(CASE WHEN s.tranche_id = 0 THEN s.tranches_open END) != COUNT(CASE WHEN s.tranche_id > 0 AND s.state IN ('planned', 'requested') THEN 1 END)
+                OR MAX(CASE WHEN s.tranche_id = 0 THEN s.principal_repaid_minor END) != COALESCE(SUM(CASE WHEN s.tranche_id > 0 THEN s.principal_repaid_minor END), 0)
+                OR MAX(CASE WHEN s.tranche_id = 0 THEN s.principal_repaid_minor END) > l.amount_minor
             LIMIT 1
-            """).fetchOne([], { "loan \($0.text(0)) (\($0.text(1))): amount \($0.int64(2)) but its active tranches sum to \($0.int64(3))" }) {
+            """).fetchOne([], { row -> String in
+                let (loanId, amount, state) = (row.text(0), row.int64(1), row.text(2))
+                let (open, repaid, activeSum, openActual, repaidTranches) = (row.int64(3), row.int64(4), row.int64(5), row.int64(6), row.int64(7))
+                let amountMismatch = state == "unfunded" ? activeSum != 0 : amount != activeSum
+                if amountMismatch { return "loan \(loanId) (\(state)): amount \(amount) but its active tranches sum to \(activeSum)" }
+                if open != openActual { return "loan \(loanId): records \(open) open tranches but has \(openActual)" }
+                return "loan \(loanId): records \(repaid) principal repaid but its tranches \(repaidTranches)"
+            }) {
             return problem
         }
         if let problem = try db.makeStatement("""
-            SELECT l.loan_ref, l.tranches_open, COUNT(t.id) FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id AND t.state IN ('planned', 'requested')
-            GROUP BY l.id HAVING l.tranches_open != COUNT(t.id) LIMIT 1
-            """).fetchOne([], { "loan \($0.text(0)): records \($0.int64(1)) open tranches but has \($0.int64(2))" }) {
-            return problem
-        }
-        if let problem = try db.makeStatement("""
-            SELECT l.loan_ref, l.principal_repaid_minor, COALESCE(SUM(t.principal_repaid_minor), 0)
-            FROM loan l LEFT JOIN tranche t ON t.loan_id = l.id
-            GROUP BY l.id HAVING l.principal_repaid_minor != COALESCE(SUM(t.principal_repaid_minor), 0) OR l.principal_repaid_minor > l.amount_minor LIMIT 1
-            """).fetchOne([], { "loan \($0.text(0)): records \($0.int64(1)) principal repaid but its tranches \($0.int64(2))" }) {
-            return problem
-        }
-        if let problem = try db.makeStatement("""
-            SELECT f.id, f.exposure_minor, COALESCE(SUM(t.amount_minor - t.principal_repaid_minor), 0)
-            FROM funder f LEFT JOIN tranche t ON t.funder_id = f.id AND t.state IN ('requested', 'funded')
-            WHERE f.kind = 'partner' GROUP BY f.id HAVING f.exposure_minor != COALESCE(SUM(t.amount_minor - t.principal_repaid_minor), 0) LIMIT 1
+            WITH outstanding(funder_id, amount) AS (
+                SELECT t.funder_id, SUM(t.amount_minor - s.principal_repaid_minor)
+                FROM funding_state s JOIN tranche_terms t ON t.id = s.tranche_id
+                WHERE s.tranche_id > 0 AND s.state IN ('requested', 'funded') GROUP BY t.funder_id
+            )
+            SELECT f.id, f.exposure_minor, COALESCE(o.amount, 0) FROM funder f LEFT JOIN outstanding o ON o.funder_id = f.id
+            WHERE f.kind = 'partner' AND f.exposure_minor != COALESCE(o.amount, 0) LIMIT 1
             """).fetchOne([], { "funder \($0.text(0)): exposure \($0.int64(1)) but its requested and funded tranches' outstanding principal sums to \($0.int64(2))" }) {
             return problem
         }

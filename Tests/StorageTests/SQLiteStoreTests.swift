@@ -316,6 +316,36 @@ import CSQLiteVFS
         try raw.execute("UPDATE ledger_posting SET amount_minor = amount_minor - 5 WHERE id = 1")
         try raw.execute("UPDATE tranche_terms SET amount_minor = amount_minor - 1 WHERE kind = 'partner'")
         #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1 (awaiting_funding): amount 1000000 but its active tranches sum to 999999")
+        try raw.execute("UPDATE tranche_terms SET amount_minor = amount_minor + 1 WHERE kind = 'partner'")
+        #expect(try StoreVerifier.verifyLedger(raw) == nil)
+    }
+
+    /// The loan and tranche state rows: the loan's record of its open tranches and repaid
+    /// principal must match its tranches, and every loan and tranche has exactly its row.
+    @Test func driftedFundingStateIsDetected() async throws {
+        let path = F.temporaryPath()
+        let store = try await F.makeStore(F.configuration(path: path))
+        _ = try await store.intake(F.loan("L-1"), now: F.now)
+        store.close()
+        let raw = try Database(path: path)
+        defer { raw.close() }
+        #expect(try StoreVerifier.verifyLedger(raw) == nil)
+        try raw.execute("UPDATE funding_state SET tranches_open = 2 WHERE tranche_id = 0")
+        #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1: records 2 open tranches but has 1")
+        try raw.execute("UPDATE funding_state SET tranches_open = 1 WHERE tranche_id = 0")
+        try raw.execute("UPDATE funding_state SET principal_repaid_minor = 5 WHERE tranche_id = 0")
+        #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1: records 5 principal repaid but its tranches 0")
+        try raw.execute("UPDATE funding_state SET principal_repaid_minor = 0 WHERE tranche_id = 0")
+        let partner = try #require(try raw.fetchInt64("SELECT id FROM tranche_terms WHERE kind = 'partner'"))
+        try raw.execute("DELETE FROM funding_state WHERE tranche_id = ?", [.integer(partner)])
+        #expect(try StoreVerifier.verifyLedger(raw) == "tranche \(partner) has no funding state row")
+        try raw.execute("INSERT INTO funding_state(loan_id, tranche_id, state) SELECT loan_id, id, 'requested' FROM tranche_terms WHERE id = ?", [.integer(partner)])
+        #expect(try StoreVerifier.verifyLedger(raw) == nil)
+        try raw.execute("INSERT INTO funding_state(loan_id, tranche_id, state) VALUES (1, 999, 'requested')")
+        #expect(try StoreVerifier.verifyLedger(raw) == "funding state row (loan 1, tranche 999) belongs to no loan or tranche")
+        try raw.execute("DELETE FROM funding_state WHERE tranche_id = 999")
+        try raw.execute("DELETE FROM funding_state WHERE tranche_id = 0")
+        #expect(try StoreVerifier.verifyLedger(raw) == "loan L-1 has no funding state row")
     }
 
     @Test func reopenedStoreContinuesTheAuditChain() async throws {
