@@ -282,41 +282,44 @@ final class FundingEngine: Sendable {
             throw problem
         }
         guard let row else { preconditionFailure("a confirmable tranche without its row") }
-        let updateTranche = try db.cachedStatement(static: "UPDATE funding_state SET state = ? WHERE loan_id = ? AND tranche_id = ?")
-        updateTranche.reset()
-        updateTranche.bind(next.rawValue, at: 1)
-        updateTranche.bind(row.loanRow, at: 2)
-        updateTranche.bind(confirmation.trancheId, at: 3)
-        try updateTranche.step()
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
+            // The tranche's state row and the loan's (with one open tranche fewer, funded at zero)
+            // are neighbours: one statement writes both. OR FAIL, as no constraint can fail here
+            // and an ABORT statement writing two rows would journal its page first.
+            let left = row.tranchesOpen - 1
+            assert(left >= 0, "tranches_open went negative")
+            let fund = try db.cachedStatement(static: """
+                UPDATE OR FAIL funding_state SET state = CASE tranche_id WHEN 0 THEN ?1 ELSE 'funded' END,
+                                                 tranches_open = CASE tranche_id WHEN 0 THEN ?2 ELSE 0 END
+                WHERE loan_id = ?3 AND tranche_id IN (0, ?4)
+                """)
+            fund.reset()
+            fund.bind(left == 0 ? LoanState.funded.rawValue : row.loanState.rawValue, at: 1)
+            fund.bind(left, at: 2)
+            fund.bind(row.loanRow, at: 3)
+            fund.bind(confirmation.trancheId, at: 4)
+            try fund.step()
             // Partner capital → partner deployed, by resolved account ids (no codes built).
             let funding = Funding(reference: "tranche:\(confirmation.trancheId)", legs: [
                 Ledger.Leg(account: try Ledger.account(context, .partnerDeployed, of: row.funderId, currency: row.currency), amountMinor: row.amountMinor),
                 Ledger.Leg(account: try Ledger.account(context, .partnerCapital, of: row.funderId, currency: row.currency), amountMinor: -row.amountMinor),
             ])
-            // The count was read with the tranche in this same write transaction, so it is
-            // current; writing it back avoids UPDATE … RETURNING on the hottest path.
-            let left = row.tranchesOpen - 1
-            assert(left >= 0, "tranches_open went negative")
             if left == 0 {
-                let fund = try db.cachedStatement(static: "UPDATE funding_state SET tranches_open = 0, state = 'funded' WHERE loan_id = ? AND tranche_id = 0")
-                fund.reset()
-                fund.bind(row.loanRow, at: 1)
-                try fund.step()
                 try markLoanFunded(context, loanRow: row.loanRow, loanId: row.loanId, currency: row.currency, now: now,
                                    stateAlreadySet: true, funding: funding, pools: pools)
                 result.loanState = .funded
             } else {
                 try Ledger.post(context, kind: "tranche.funded", reference: funding.reference, at: now, legs: funding.legs)
-                let count = try db.cachedStatement(static: "UPDATE funding_state SET tranches_open = ? WHERE loan_id = ? AND tranche_id = 0")
-                count.reset()
-                count.bind(left, at: 1)
-                count.bind(row.loanRow, at: 2)
-                try count.step()
             }
         } else {
+            let decline = try db.cachedStatement(static: "UPDATE funding_state SET state = ? WHERE loan_id = ? AND tranche_id = ?")
+            decline.reset()
+            decline.bind(next.rawValue, at: 1)
+            decline.bind(row.loanRow, at: 2)
+            decline.bind(confirmation.trancheId, at: 3)
+            try decline.step()
             try adjustPartner(context, funderId: row.funderId, day: row.quotaDay, amountMinor: -row.amountMinor)
             let failed = PlannedTranche(funderId: row.funderId, kind: .partner, shareBps: row.shareBps, amountMinor: row.amountMinor)
             switch try replace(context, loanRow: row.loanRow, failed: failed, now: now) {
