@@ -79,6 +79,29 @@ enum Outbox {
         return due
     }
 
+    /// Completions one `complete(_:ids:)` command may carry, so one command cannot hold the
+    /// writer for long.
+    static let completionsPerCommandMax = 1_024
+
+    /// Marks each of `ids` sent if it is still open (pending or failed); one already final, or
+    /// unknown, is left as it is and does not stop the others. Returns the ids marked sent now.
+    static func complete(_ context: WriteContext, ids: [Int64]) throws -> [Int64] {
+        guard ids.count <= completionsPerCommandMax else {
+            throw StoreError.invalidCommand(field: "outbox.ids", reason: "must hold at most \(completionsPerCommandMax) ids")
+        }
+        let db = context.db
+        let update = try db.cachedStatement(static: "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ? AND state IN (0, 2)")
+        var completed: [Int64] = []
+        completed.reserveCapacity(ids.count)
+        for id in ids {
+            update.reset()
+            update.bind(id, at: 1)
+            try update.step()
+            if db.changesCount == 1 { completed.append(id) }
+        }
+        return completed
+    }
+
     static func markSent(_ context: WriteContext, id: Int64) throws {
         let db = context.db
         try db.execute("UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ? AND state IN (0, 2)", [.integer(id)])

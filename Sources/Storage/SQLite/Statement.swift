@@ -7,6 +7,19 @@ public final class Statement {
     private var handle: OpaquePointer?
     private let connection: OpaquePointer
     public let sql: String
+    /// Parameters the SQL declares (its largest `?NNN`).
+    private let parameterCount: Int32
+    /// Parameters bound since the last reset, one bit each (parameter 1 is bit 0). A reset keeps
+    /// SQLite's bindings instead of clearing them, which would free every bound text and blob
+    /// only for the next bind to allocate it again; the first step then sets to NULL whatever
+    /// was not bound again, so an unbound parameter is NULL exactly as after a clear.
+    ///
+    /// Unchecked exclusivity: a statement is confined to one thread, and the dynamic check on
+    /// every bind cost more than the bind's own bookkeeping.
+    @exclusivity(unchecked) private var boundMask: UInt64 = 0
+    private let allBoundMask: UInt64
+    /// Parameters past this many are cleared on every reset instead of tracked.
+    static let trackedParametersMax: Int32 = 64
 
     init(connection: OpaquePointer, sql: String) throws(DatabaseError) {
         var statement: OpaquePointer?
@@ -17,6 +30,9 @@ public final class Statement {
         self.connection = connection
         self.handle = statement
         self.sql = sql
+        let count = sqlite3_bind_parameter_count(statement)
+        self.parameterCount = count
+        self.allBoundMask = count >= Self.trackedParametersMax ? .max : (UInt64(1) << UInt64(count)) &- 1
     }
 
     deinit { close() }
@@ -33,16 +49,37 @@ public final class Statement {
 
     // MARK: Binding (indices start at 1, as in SQLite)
 
+    @inline(__always)
+    private func markBound(_ index: Int32) {
+        if index >= 1 && index <= Self.trackedParametersMax { boundMask |= UInt64(1) << UInt64(index - 1) }
+    }
+
     public func bind(_ value: Int64, at index: Int32) {
         sqlite3_bind_int64(live, index, value)
+        markBound(index)
     }
 
     public func bind(_ value: Int, at index: Int32) {
-        sqlite3_bind_int64(live, index, Int64(value))
+        bind(Int64(value), at: index)
     }
 
+    /// Binds the text with its length: no C-string copy of the Swift string, no `strlen`, and
+    /// an embedded NUL is stored rather than silently cutting the text short.
     public func bind(_ value: String, at index: Int32) {
-        sqlite3_bind_text(live, index, value, -1, CSQLite_TRANSIENT())
+        var value = value
+        value.withUTF8 { utf8 in
+            let count = Int32(clamping: utf8.count)
+            if let base = utf8.baseAddress, count > 0 {
+                base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+                    _ = sqlite3_bind_text(live, index, $0, count, CSQLite_TRANSIENT())
+                }
+            } else {
+                // An empty text must still bind as text, not as NULL (a nil pointer).
+                var nul: CChar = 0
+                _ = sqlite3_bind_text(live, index, &nul, 0, CSQLite_TRANSIENT())
+            }
+        }
+        markBound(index)
     }
 
     public func bind(_ bytes: [UInt8], at index: Int32) {
@@ -54,10 +91,12 @@ public final class Statement {
                 sqlite3_bind_blob(live, index, raw.baseAddress, Int32(raw.count), CSQLite_TRANSIENT())
             }
         }
+        markBound(index)
     }
 
     public func bindNull(at index: Int32) {
         sqlite3_bind_null(live, index)
+        markBound(index)
     }
 
     public func bind(_ value: DatabaseValue, at index: Int32) {
@@ -69,11 +108,24 @@ public final class Statement {
         }
     }
 
-    /// Resets the statement and binds `arguments` in order.
+    /// Resets the statement and binds `arguments` in order. Parameters not bound again before
+    /// the next step are NULL, as if the bindings had been cleared.
     public func reset(_ arguments: [DatabaseValue] = []) {
         sqlite3_reset(live)
-        sqlite3_clear_bindings(live)
+        boundMask = 0
+        if parameterCount > Self.trackedParametersMax { sqlite3_clear_bindings(live) }
         for (offset, value) in arguments.enumerated() { bind(value, at: Int32(offset + 1)) }
+    }
+
+    /// Sets to NULL the parameters not bound since the last reset (see `boundMask`).
+    private func nullUnboundParameters() {
+        let tracked = min(parameterCount, Self.trackedParametersMax)
+        var index: Int32 = 1
+        while index <= tracked {
+            if boundMask & (UInt64(1) << UInt64(index - 1)) == 0 { sqlite3_bind_null(live, index) }
+            index += 1
+        }
+        boundMask = allBoundMask
     }
 
     // MARK: Stepping
@@ -81,6 +133,7 @@ public final class Statement {
     /// Advances the statement: `true` when a row is available, `false` when done.
     @discardableResult
     public func step() throws(DatabaseError) -> Bool {
+        if boundMask != allBoundMask { nullUnboundParameters() }
         switch sqlite3_step(live) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
@@ -138,9 +191,13 @@ public final class Statement {
 
     public func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(live, column)) }
 
+    /// The column as text, by its length (text bound with an embedded NUL reads back whole).
     public func text(_ column: Int32) -> String {
+        // sqlite3_column_text before sqlite3_column_bytes: the order SQLite documents, so the
+        // length is that of the UTF-8 text returned.
         guard let pointer = sqlite3_column_text(live, column) else { return "" }
-        return String(cString: pointer)
+        let count = Int(sqlite3_column_bytes(live, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
     public func blob(_ column: Int32) -> [UInt8] {
