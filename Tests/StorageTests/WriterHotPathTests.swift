@@ -60,6 +60,50 @@ import Testing
         #expect(read.map(\.2) == texts.map(\.utf8.count))
     }
 
+    static func readBack(_ db: Database) throws -> [DatabaseValue] {
+        try db.makeStatement("SELECT b, typeof(b) FROM t ORDER BY a").fetchAll { s -> DatabaseValue in
+            switch s.text(1) {
+            case "null": .null
+            case "integer": .integer(s.int64(0))
+            case "text": .text(s.text(0))
+            default: .blob(s.blob(0))
+            }
+        }
+    }
+
+    @Test func boundCopiesAreReusedAcrossSizesKindsAndLargeValues() throws {
+        let db = try Self.scratchDatabase()
+        defer { db.close() }
+        let insert = try db.cachedStatement(static: "INSERT INTO t(a, b) VALUES (?, ?)")
+        let values: [DatabaseValue] = [
+            .text(String(repeating: "x", count: 10)), .blob((0..<200).map { UInt8($0) }), .text(""),
+            .text(String(repeating: "long", count: 500)), .blob([9, 8, 7, 6, 5]), .text(String(repeating: "m", count: 100)),
+            .null, .blob([]), .text("short again"), .blob(Array(repeating: 0xEE, count: 4_000)), .integer(-1), .text("後"),
+        ]
+        for (index, value) in values.enumerated() {
+            insert.reset([.integer(Int64(index)), value])
+            try insert.step()
+        }
+        #expect(try Self.readBack(db) == values)
+    }
+
+    @Test func aBindRefusedOnARunningStatementLeavesItsCurrentValueIntact() throws {
+        let db = try Self.scratchDatabase()
+        defer { db.close() }
+        let echo = try db.cachedStatement(static: "SELECT ?1 UNION ALL SELECT ?1")
+        echo.reset()
+        echo.bind("first value", at: 1)
+        #expect(try echo.step())
+        // Not reset: SQLite refuses the bind; the row still in progress must not change under it.
+        echo.bind("other value", at: 1)
+        #expect(echo.text(0) == "first value")
+        #expect(try echo.step())
+        #expect(echo.text(0) == "first value")
+        echo.reset()
+        echo.bind("other value", at: 1)
+        #expect(try echo.fetchCurrent { $0.text(0) } == "other value")
+    }
+
     @Test func staticStatementCacheRefillsPastItsBound() throws {
         let db = try Self.scratchDatabase(cachedStatementsMax: 2)
         defer { db.close() }

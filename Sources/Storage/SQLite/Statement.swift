@@ -9,17 +9,27 @@ public final class Statement {
     public let sql: String
     /// Parameters the SQL declares (its largest `?NNN`).
     private let parameterCount: Int32
-    /// Parameters bound since the last reset, one bit each (parameter 1 is bit 0). A reset keeps
-    /// SQLite's bindings instead of clearing them, which would free every bound text and blob
-    /// only for the next bind to allocate it again; the first step then sets to NULL whatever
-    /// was not bound again, so an unbound parameter is NULL exactly as after a clear.
+    /// Parameters bound since the last reset, one bit each (parameter 1 is bit 0). A reset does
+    /// not clear SQLite's bindings (a walk over every parameter, and the bound copies below must
+    /// outlive it); the first step sets to NULL whatever was not bound again, so an unbound
+    /// parameter is NULL exactly as after a clear.
     ///
-    /// Unchecked exclusivity: a statement is confined to one thread, and the dynamic check on
-    /// every bind cost more than the bind's own bookkeeping.
+    /// Unchecked exclusivity here and below: a statement is confined to one thread, and the
+    /// dynamic check on every bind cost more than the bind's own bookkeeping.
     @exclusivity(unchecked) private var boundMask: UInt64 = 0
     private let allBoundMask: UInt64
     /// Parameters past this many are cleared on every reset instead of tracked.
     static let trackedParametersMax: Int32 = 64
+    /// The statement's own copy of each tracked parameter's bound text or blob, which SQLite
+    /// reads in place (`SQLITE_STATIC`) until the next bind: reused from one execution to the
+    /// next, where `SQLITE_TRANSIENT` had SQLite allocate, copy and free per bind. Freed after
+    /// the statement is finalized.
+    @exclusivity(unchecked) private var boundCopies: [UnsafeMutableRawBufferPointer?]
+    /// True from prepare or reset until the next step: when SQLite accepts bindings.
+    @exclusivity(unchecked) private var acceptsBindings = true
+    /// Longer values are bound as SQLite's own copy (`SQLITE_TRANSIENT`), so a rare large payload
+    /// does not stay allocated with the statement.
+    static let boundCopyBytesMax = 1_024
 
     init(connection: OpaquePointer, sql: String) throws(DatabaseError) {
         var statement: OpaquePointer?
@@ -33,6 +43,7 @@ public final class Statement {
         let count = sqlite3_bind_parameter_count(statement)
         self.parameterCount = count
         self.allBoundMask = count >= Self.trackedParametersMax ? .max : (UInt64(1) << UInt64(count)) &- 1
+        self.boundCopies = Array(repeating: nil, count: Int(max(0, min(count, Self.trackedParametersMax))))
     }
 
     deinit { close() }
@@ -40,6 +51,11 @@ public final class Statement {
     public func close() {
         if let handle { sqlite3_finalize(handle) }
         handle = nil
+        // Only now, with the statement finalized, can nothing read the copies any more.
+        for index in boundCopies.indices {
+            boundCopies[index]?.deallocate()
+            boundCopies[index] = nil
+        }
     }
 
     private var live: OpaquePointer {
@@ -67,31 +83,55 @@ public final class Statement {
     /// an embedded NUL is stored rather than silently cutting the text short.
     public func bind(_ value: String, at index: Int32) {
         var value = value
-        value.withUTF8 { utf8 in
-            let count = Int32(clamping: utf8.count)
-            if let base = utf8.baseAddress, count > 0 {
-                base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
-                    _ = sqlite3_bind_text(live, index, $0, count, CSQLite_TRANSIENT())
-                }
-            } else {
-                // An empty text must still bind as text, not as NULL (a nil pointer).
-                var nul: CChar = 0
-                _ = sqlite3_bind_text(live, index, &nul, 0, CSQLite_TRANSIENT())
-            }
-        }
+        value.withUTF8 { bindBytes(UnsafeRawBufferPointer($0), at: index, asText: true) }
         markBound(index)
     }
 
     public func bind(_ bytes: [UInt8], at index: Int32) {
-        _ = bytes.withUnsafeBytes { raw in
-            // A zero-length blob must still bind as a blob, not as NULL.
-            if raw.isEmpty {
-                sqlite3_bind_zeroblob(live, index, 0)
-            } else {
-                sqlite3_bind_blob(live, index, raw.baseAddress, Int32(raw.count), CSQLite_TRANSIENT())
-            }
-        }
+        bytes.withUnsafeBytes { bindBytes($0, at: index, asText: false) }
         markBound(index)
+    }
+
+    private func bindBytes(_ source: UnsafeRawBufferPointer, at index: Int32, asText: Bool) {
+        let slot = Int(index) - 1
+        guard let base = source.baseAddress, !source.isEmpty else {
+            // Empty still binds as text or blob, never as NULL (which a nil pointer would give).
+            if asText {
+                var nul: CChar = 0
+                _ = sqlite3_bind_text(live, index, &nul, 0, CSQLite_TRANSIENT())
+            } else {
+                _ = sqlite3_bind_zeroblob(live, index, 0)
+            }
+            return
+        }
+        // A statement stepped and not reset refuses binds (SQLITE_MISUSE) and may still read its
+        // current copy: leave the copies alone then, and let SQLite refuse.
+        guard slot >= 0, slot < boundCopies.count, source.count <= Self.boundCopyBytesMax, acceptsBindings else {
+            bindPointer(base, source.count, at: index, asText: asText, CSQLite_TRANSIENT())
+            return
+        }
+        if let copy = boundCopies[slot], copy.count >= source.count {
+            copy.copyMemory(from: source)
+            bindPointer(UnsafeRawPointer(copy.baseAddress!), source.count, at: index, asText: asText, CSQLite_STATIC())
+            return
+        }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(64, source.count.nextPowerOfTwo), alignment: 8)
+        copy.copyMemory(from: source)
+        if bindPointer(UnsafeRawPointer(copy.baseAddress!), source.count, at: index, asText: asText, CSQLite_STATIC()) == SQLITE_OK {
+            // SQLite has let go of the old copy: the bind replaced it.
+            boundCopies[slot]?.deallocate()
+            boundCopies[slot] = copy
+        } else {
+            copy.deallocate()
+        }
+    }
+
+    @discardableResult
+    private func bindPointer(_ pointer: UnsafeRawPointer, _ count: Int, at index: Int32, asText: Bool, _ destructor: sqlite3_destructor_type?) -> Int32 {
+        if asText {
+            return sqlite3_bind_text(live, index, pointer.assumingMemoryBound(to: CChar.self), Int32(clamping: count), destructor)
+        }
+        return sqlite3_bind_blob(live, index, pointer, Int32(clamping: count), destructor)
     }
 
     public func bindNull(at index: Int32) {
@@ -111,10 +151,16 @@ public final class Statement {
     /// Resets the statement and binds `arguments` in order. Parameters not bound again before
     /// the next step are NULL, as if the bindings had been cleared.
     public func reset(_ arguments: [DatabaseValue] = []) {
-        sqlite3_reset(live)
+        rewind()
         boundMask = 0
         if parameterCount > Self.trackedParametersMax { sqlite3_clear_bindings(live) }
         for (offset, value) in arguments.enumerated() { bind(value, at: Int32(offset + 1)) }
+    }
+
+    /// `sqlite3_reset`: back to the start, bindings kept and accepted again.
+    private func rewind() {
+        sqlite3_reset(live)
+        acceptsBindings = true
     }
 
     /// Sets to NULL the parameters not bound since the last reset (see `boundMask`).
@@ -134,12 +180,13 @@ public final class Statement {
     @discardableResult
     public func step() throws(DatabaseError) -> Bool {
         if boundMask != allBoundMask { nullUnboundParameters() }
+        acceptsBindings = false
         switch sqlite3_step(live) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
         default:
             let error = DatabaseError.current(connection, sql: sql)
-            sqlite3_reset(live)
+            rewind()
             throw error
         }
     }
@@ -147,14 +194,14 @@ public final class Statement {
     /// Resets, binds, runs to completion and resets again, so the statement holds no read lock.
     public func execute(_ arguments: [DatabaseValue] = []) throws(DatabaseError) {
         reset(arguments)
-        defer { sqlite3_reset(live) }
+        defer { rewind() }
         while try step() {}
     }
 
     /// Runs and returns the first row mapped by `row`, or nil when there is none.
     public func fetchOne<T>(_ arguments: [DatabaseValue] = [], _ row: (Statement) throws -> T) throws -> T? {
         reset(arguments)
-        defer { sqlite3_reset(live) }
+        defer { rewind() }
         guard try step() else { return nil }
         return try row(self)
     }
@@ -162,7 +209,7 @@ public final class Statement {
     /// Runs and maps every row; `rowsMax` bounds memory for callers that read untrusted sizes.
     public func fetchAll<T>(_ arguments: [DatabaseValue] = [], rowsMax: Int = .max, _ row: (Statement) throws -> T) throws -> [T] {
         reset(arguments)
-        defer { sqlite3_reset(live) }
+        defer { rewind() }
         var rows: [T] = []
         while rows.count < rowsMax, try step() { rows.append(try row(self)) }
         return rows
@@ -170,14 +217,14 @@ public final class Statement {
 
     /// `fetchOne` for a statement the caller has reset and bound itself (no argument array).
     public func fetchCurrent<T>(_ row: (Statement) throws -> T) throws -> T? {
-        defer { sqlite3_reset(live) }
+        defer { rewind() }
         guard try step() else { return nil }
         return try row(self)
     }
 
     /// `fetchAll` for a statement the caller has reset and bound itself (no argument array).
     public func fetchAllCurrent<T>(rowsMax: Int, _ row: (Statement) throws -> T) throws -> [T] {
-        defer { sqlite3_reset(live) }
+        defer { rewind() }
         var rows: [T] = []
         while rows.count < rowsMax, try step() { rows.append(try row(self)) }
         return rows
@@ -218,4 +265,9 @@ public enum DatabaseValue: Sendable, Equatable {
 extension DatabaseValue: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral {
     public init(integerLiteral value: Int64) { self = .integer(value) }
     public init(stringLiteral value: String) { self = .text(value) }
+}
+
+private extension Int {
+    /// The smallest power of two at least `self` (for `self` ≥ 1).
+    var nextPowerOfTwo: Int { self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount) }
 }
