@@ -1,6 +1,7 @@
 import Foundation
 import LendingCore
 import PartnerSigning
+import Synchronization
 import Testing
 @testable import Storage
 
@@ -254,6 +255,54 @@ import Testing
         }
     }
 
+    // MARK: Jobs run twice
+
+    /// A command failing after it wrote makes the writer run its batch again with savepoints;
+    /// the commands before it then run twice, and each caller must get its last run's answer.
+    @Test func aBatchRunAgainAnswersEachCallerFromItsLastRun() async throws {
+        let store = try SQLiteStore(configuration: F.configuration())
+        defer { store.close() }
+        try await store.write { try $0.db.execute("CREATE TABLE scratch(id INTEGER PRIMARY KEY, label TEXT NOT NULL)") }
+        let runs = RunCounts()
+        let redoneBefore = store.writerRedoneBatchesCount
+        let answers = try await withThrowingTaskGroup(of: (n: Int, answer: (row: Int64, run: Int)?).self) { group in
+            for n in 0..<64 {
+                group.addTask {
+                    do {
+                        let answer = try await store.write { context -> (row: Int64, run: Int) in
+                            let run = runs.counted(n)
+                            try context.db.execute("INSERT INTO scratch(label) VALUES (?)", [.text("job-\(n)")])
+                            if n % 16 == 5 { throw StoreError.invalidCommand(field: "test", reason: "fails after writing") }
+                            return (context.db.lastInsertedRowID, run)
+                        }
+                        return (n, answer)
+                    } catch {
+                        return (n, nil)
+                    }
+                }
+            }
+            var all: [(n: Int, answer: (row: Int64, run: Int)?)] = []
+            for try await answer in group { all.append(answer) }
+            return all
+        }
+        #expect(store.writerRedoneBatchesCount > redoneBefore, "the test needs a batch run again")
+        let runCounts = runs.snapshot
+        #expect(runCounts.values.contains { $0 > 1 }, "some command must have run twice")
+        let stored = try store.read { db in
+            try db.makeStatement("SELECT id, label FROM scratch").fetchAll { ($0.int64(0), $0.text(1)) }
+        }
+        let labelById = Dictionary(uniqueKeysWithValues: stored)
+        for (n, answer) in answers {
+            if let answer {
+                #expect(answer.run == runCounts[n], "job \(n) was answered from run \(answer.run) of \(runCounts[n] ?? 0)")
+                #expect(labelById[answer.row] == "job-\(n)", "job \(n) was answered row \(answer.row)")
+            } else {
+                #expect(!labelById.values.contains("job-\(n)"), "job \(n) failed but left its row")
+            }
+        }
+        #expect(stored.count == answers.filter { $0.answer != nil }.count)
+    }
+
     // MARK: Batched outbox completions
 
     static func enqueue(_ store: SQLiteStore, _ count: Int) async throws -> [Int64] {
@@ -310,6 +359,21 @@ import Testing
         #expect(try await store.outboxMessage(id: ids[0])?.state == .pending)
         #expect(try await store.completeOutbox(ids: []).isEmpty)
     }
+}
+
+/// How many times each job ran, across threads.
+private final class RunCounts: Sendable {
+    private let counts = Mutex<[Int: Int]>([:])
+
+    /// Counts one more run of `job`; returns its run number.
+    func counted(_ job: Int) -> Int {
+        counts.withLock { counts in
+            counts[job, default: 0] += 1
+            return counts[job, default: 0]
+        }
+    }
+
+    var snapshot: [Int: Int] { counts.withLock { $0 } }
 }
 
 private extension Array {

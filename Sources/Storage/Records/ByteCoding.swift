@@ -15,8 +15,11 @@ struct ByteWriter {
     mutating func write(_ value: Int) { write(Int64(value)) }
 
     mutating func write(_ value: String) {
-        write(Int64(value.utf8.count))
-        bytes += value.utf8
+        var value = value
+        value.withUTF8 { utf8 in
+            write(Int64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
     }
 
     mutating func write(_ value: Bool) { bytes.append(value ? 1 : 0) }
