@@ -297,6 +297,9 @@ public final class OutboxDispatcher: Sendable {
     func writeCompletions(_ ids: [Int64]) async {
         do {
             _ = try await store.completeOutbox(ids: ids)
+        } catch StoreError.closed {
+            // Shutting down (the store closes right after `stop()`): expected, not a fault.
+            logger.info("outbox completions left for redelivery at shutdown", metadata: ["outbox.count": String(ids.count)])
         } catch {
             logger.warning("outbox completions not recorded; messages will be sent again", metadata: ["outbox.count": String(ids.count), "error": "\(error)"])
         }
