@@ -127,6 +127,12 @@ final class DatabaseWriter: @unchecked Sendable {
         // Thread-local in the VFS: only this thread's commits are deferred.
         if syncer != nil { CSQLiteVFS_setDeferredCommitSync(1) }
         while let batch = nextBatch() {
+            // Counted when taken, not after: the syncer may answer the batch's callers before
+            // this thread gets back here, and a caller reading the totals must see its command.
+            condition.lock()
+            statistics.batches += 1
+            statistics.commands += batch.count
+            condition.unlock()
             let started = DispatchTime.now().uptimeNanoseconds
             let cpuStarted = Self.threadCPUNanoseconds()
             process(batch)
@@ -135,8 +141,6 @@ final class DatabaseWriter: @unchecked Sendable {
             let elapsed = Double(elapsedNanoseconds) / 1e9
             condition.lock()
             if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
-            statistics.batches += 1
-            statistics.commands += batch.count
             statistics.busyNanoseconds += elapsedNanoseconds
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
