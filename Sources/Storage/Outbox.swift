@@ -74,8 +74,13 @@ enum Outbox {
             OutboxMessage(id: $0.int64(0), destination: $0.text(1), payload: $0.blob(2), attempts: $0.int(3),
                           nextAttemptAt: $0.int64(4), state: OutboxMessage.State(rawValue: $0.int64(5)) ?? .pending)
         }
-        let lease = try db.cachedStatement("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
-        for message in due { try lease.execute([.integer(now + policy.claimLeaseSeconds), .integer(message.id)]) }
+        let lease = try db.cachedStatement(static: "UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+        for message in due {
+            lease.reset()
+            lease.bind(now + policy.claimLeaseSeconds, at: 1)
+            lease.bind(message.id, at: 2)
+            try lease.step()
+        }
         return due
     }
 
