@@ -23,6 +23,11 @@ public final class OutboxDispatcher: Sendable {
     public struct Configuration: Sendable {
         /// How often an idle dispatcher looks for due messages (a cheap read, not the writer).
         public var pollIntervalMilliseconds = 10
+        /// Delivered messages (without a follow-up) whose "sent" marks are written together as one
+        /// store command: at every poll, or as soon as this many wait. A crash before that
+        /// command commits re-delivers them once their lease runs out (at-least-once, as always).
+        /// Capped at `SQLiteStore.outboxCompletionsPerCommandMax`.
+        public var completionBatchMax = 256
         /// Claimed messages held in memory across all lanes.
         public var messagesInMemoryMax = 4_096
         public var requestTimeoutMilliseconds = 5_000
@@ -74,6 +79,11 @@ public final class OutboxDispatcher: Sendable {
     let lanes = Mutex<[String: DispatchLane]>([:])
     let inMemory = Mutex<Set<Int64>>([])
     let task = Mutex<Task<Void, Never>?>(nil)
+    /// Ids delivered and waiting for their batched completion; they stay in `inMemory` until
+    /// it is written, so this process cannot claim and send them again meanwhile.
+    let pendingCompletions = Mutex<[Int64]>([])
+    /// Set by `stop()`: completions are written at once, as no further poll will write them.
+    let stopping = Mutex(false)
 
     public init(
         configuration: Configuration, store: SQLiteStore, contracts: [PartnerContract], platformKeyId: String, platformSecret: [UInt8],
@@ -132,6 +142,7 @@ public final class OutboxDispatcher: Sendable {
                     let claimed = await runOnce()
                     if claimed == 0 { try? await Task.sleep(nanoseconds: UInt64(configuration.pollIntervalMilliseconds) * 1_000_000) }
                 }
+                await flushCompletions()
             }
         }
     }
@@ -140,6 +151,7 @@ public final class OutboxDispatcher: Sendable {
     /// dispatcher goes away (after its last exchange): `HTTPClient.shutdown()` while an exchange
     /// is in flight would strand that exchange's connection unclosed.
     public func stop() {
+        stopping.withLock { $0 = true }
         task.withLock { $0?.cancel() }
     }
 
@@ -154,6 +166,7 @@ public final class OutboxDispatcher: Sendable {
     /// Returns how many messages were claimed.
     @discardableResult
     public func runOnce() async -> Int {
+        await flushCompletions()
         let now = clock()
         let room = configuration.messagesInMemoryMax - messagesInFlight
         guard room > 0 else { return 0 }
@@ -188,7 +201,9 @@ public final class OutboxDispatcher: Sendable {
     }
 
     func process(_ m: OutboxMessage) async {
-        defer { _ = inMemory.withLock { $0.remove(m.id) } }
+        // A completion left to the batch keeps its id in memory until the batch is written.
+        var completionBatched = false
+        defer { if !completionBatched { _ = inMemory.withLock { $0.remove(m.id) } } }
         let payload: OutboxPayload
         do { payload = try OutboxPayload(m.payload) } catch {
             logger.error("outbox message unreadable; marked dead", metadata: ["outbox.id": String(m.id), "error": "\(error)"])
@@ -205,14 +220,22 @@ public final class OutboxDispatcher: Sendable {
             _ = try? await store.retryOutbox(id: m.id, nextAttemptAt: clock(), attemptsMax: 0)
             return
         }
-        await apply(delivery, to: m, payload: payload)
+        completionBatched = await apply(delivery, to: m, payload: payload)
     }
 
-    func apply(_ delivery: Delivery, to m: OutboxMessage, payload: OutboxPayload) async {
+    /// Records the delivery's outcome. Returns true when the completion was left to the batch
+    /// (`completeLater`), which then owns the id's place in memory.
+    @discardableResult
+    func apply(_ delivery: Delivery, to m: OutboxMessage, payload: OutboxPayload) async -> Bool {
         let now = clock()
         do {
             switch delivery {
-            case .done(let followUp):
+            case .done(nil):
+                metrics.increment("jointlend_outbox_deliveries_total", [("destination", m.destination), ("type", payload.type), ("result", "done")])
+                await completeLater(m.id)
+                return true
+            case .done(let followUp?):
+                // The follow-up must commit with the completion: this one goes alone.
                 metrics.increment("jointlend_outbox_deliveries_total", [("destination", m.destination), ("type", payload.type), ("result", "done")])
                 try await store.completeOutbox(id: m.id, followUp: followUp)
             case .later(let at):
@@ -234,7 +257,59 @@ public final class OutboxDispatcher: Sendable {
             // The lease expires and the message is claimed again: at-least-once, never lost.
             logger.warning("outbox bookkeeping failed", metadata: ["outbox.id": String(m.id), "error": "\(error)"])
         }
+        return false
     }
+
+    // MARK: Batched completions
+
+    var completionBatchMax: Int { min(max(configuration.completionBatchMax, 1), SQLiteStore.outboxCompletionsPerCommandMax) }
+
+    /// Queues `id`'s completion for the next batch; writes the batch now if it is full (or if
+    /// the dispatcher is stopping and no poll will come).
+    func completeLater(_ id: Int64) async {
+        let batchMax = completionBatchMax
+        let immediate = stopping.withLock { $0 }
+        let full = pendingCompletions.withLock { ids -> [Int64]? in
+            ids.append(id)
+            guard ids.count >= batchMax || immediate else { return nil }
+            defer { ids.removeAll(keepingCapacity: true) }
+            return ids
+        }
+        if let full { await writeCompletions(full) }
+    }
+
+    /// Writes every queued completion, in commands of at most `completionBatchMax` ids.
+    func flushCompletions() async {
+        let batchMax = completionBatchMax
+        while true {
+            let batch = pendingCompletions.withLock { ids -> [Int64] in
+                let taken = Array(ids.prefix(batchMax))
+                ids.removeFirst(taken.count)
+                return taken
+            }
+            if batch.isEmpty { return }
+            await writeCompletions(batch)
+        }
+    }
+
+    /// One store command for `ids`. If it fails, nothing of it committed: the messages stay
+    /// open and are claimed again when their lease runs out (at-least-once).
+    func writeCompletions(_ ids: [Int64]) async {
+        do {
+            _ = try await store.completeOutbox(ids: ids)
+        } catch StoreError.closed {
+            // Shutting down (the store closes right after `stop()`): expected, not a fault.
+            logger.info("outbox completions left for redelivery at shutdown", metadata: ["outbox.count": String(ids.count)])
+        } catch {
+            logger.warning("outbox completions not recorded; messages will be sent again", metadata: ["outbox.count": String(ids.count), "error": "\(error)"])
+        }
+        inMemory.withLock { held in
+            for id in ids { held.remove(id) }
+        }
+    }
+
+    /// Completions delivered but not yet written (for tests and metrics).
+    public var completionsPending: Int { pendingCompletions.withLock { $0.count } }
 
     func backoffSeconds(afterAttempts attempts: Int) -> Int64 {
         Self.backoffSeconds(afterAttempts: attempts, baseSeconds: configuration.backoffBaseSeconds, maxSeconds: configuration.backoffMaxSeconds, random: random)

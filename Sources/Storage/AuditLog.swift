@@ -34,21 +34,32 @@ public enum AuditLog {
 
     /// The chained hash of one entry.
     public static func chainHash(previous: [UInt8], sequence: Int64, at: Int64, actor: String, action: String, payload: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(previous.count + 28 + actor.utf8.count + action.utf8.count + payload.count)
-        bytes += previous
-        appendInteger(UInt64(bitPattern: sequence), to: &bytes)
-        appendInteger(UInt64(bitPattern: at), to: &bytes)
-        // Length prefixes keep field boundaries unambiguous ("ab"+"c" ≠ "a"+"bc").
-        for field in [Array(actor.utf8), Array(action.utf8), payload] {
-            appendInteger(UInt64(field.count), to: &bytes)
-            bytes += field
-        }
-        return SHA256.hash(bytes)
+        var input: [UInt8] = []
+        return chainHash(previous: previous, sequence: sequence, at: at, actor: actor, action: action, payload: payload, input: &input)
     }
 
+    /// `chainHash` building its input in `input` (emptied first), so the writer reuses one buffer
+    /// instead of allocating the input and a copy of each field per entry.
+    static func chainHash(previous: [UInt8], sequence: Int64, at: Int64, actor: String, action: String, payload: [UInt8],
+                          input: inout [UInt8]) -> [UInt8] {
+        input.removeAll(keepingCapacity: true)
+        input.reserveCapacity(previous.count + 40 + actor.utf8.count + action.utf8.count + payload.count)
+        input.append(contentsOf: previous)
+        appendInteger(UInt64(bitPattern: sequence), to: &input)
+        appendInteger(UInt64(bitPattern: at), to: &input)
+        // Length prefixes keep field boundaries unambiguous ("ab"+"c" ≠ "a"+"bc").
+        appendInteger(UInt64(actor.utf8.count), to: &input)
+        input.append(contentsOf: actor.utf8)
+        appendInteger(UInt64(action.utf8.count), to: &input)
+        input.append(contentsOf: action.utf8)
+        appendInteger(UInt64(payload.count), to: &input)
+        input.append(contentsOf: payload)
+        return SHA256.hash(input)
+    }
+
+    /// Big-endian, eight bytes, in one append.
     private static func appendInteger(_ value: UInt64, to bytes: inout [UInt8]) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// Appends an entry inside the current write transaction.
@@ -64,7 +75,8 @@ public enum AuditLog {
             throw StoreError.invalidCommand(field: "audit.payload", reason: "must be at most \(payloadBytesMax) bytes")
         }
         let sequence = context.auditHead.sequence + 1
-        let hash = chainHash(previous: context.auditHead.hash, sequence: sequence, at: at, actor: actor, action: action, payload: payload)
+        let hash = chainHash(previous: context.auditHead.hash, sequence: sequence, at: at, actor: actor, action: action, payload: payload,
+                             input: &context.auditHashInput)
         let insert = try context.db.cachedStatement(static:
             "INSERT INTO audit_log(seq, at, actor, action, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
         insert.reset()
@@ -84,6 +96,7 @@ public enum AuditLog {
     public static func verify(_ db: Database) throws -> String? {
         let statement = try db.makeStatement("SELECT seq, at, actor, action, payload, prev_hash, hash FROM audit_log ORDER BY seq")
         var previous = Head.genesis
+        var input: [UInt8] = []
         while try statement.step() {
             let entry = Entry(
                 sequence: statement.int64(0), at: statement.int64(1), actor: statement.text(2),
@@ -94,7 +107,8 @@ public enum AuditLog {
             if entry.previousHash != previous.hash {
                 return "audit entry \(entry.sequence): previous-hash link does not match entry \(previous.sequence)"
             }
-            let expected = chainHash(previous: previous.hash, sequence: entry.sequence, at: entry.at, actor: entry.actor, action: entry.action, payload: entry.payload)
+            let expected = chainHash(previous: previous.hash, sequence: entry.sequence, at: entry.at, actor: entry.actor, action: entry.action,
+                                     payload: entry.payload, input: &input)
             if expected != entry.hash {
                 return "audit entry \(entry.sequence): hash does not match its contents (entry altered)"
             }

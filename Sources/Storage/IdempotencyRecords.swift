@@ -17,7 +17,7 @@ enum IdempotencyRecords {
         guard !key.isEmpty, key.utf8.count <= keyBytesMax else {
             throw StoreError.invalidCommand(field: "idempotency.key", reason: "must be 1...\(keyBytesMax) bytes")
         }
-        let select = try context.db.cachedStatement("SELECT request_hash, response FROM idempotency WHERE scope = ? AND key = ?")
+        let select = try context.db.cachedStatement(static: "SELECT request_hash, response FROM idempotency WHERE scope = ? AND key = ?")
         select.reset()
         select.bind(scope, at: 1)
         select.bind(key, at: 2)
@@ -28,7 +28,7 @@ enum IdempotencyRecords {
     }
 
     static func record(_ context: WriteContext, scope: String, key: String, requestHash: [UInt8], response: [UInt8], now: Int64) throws {
-        let insert = try context.db.cachedStatement(
+        let insert = try context.db.cachedStatement(static:
             "INSERT INTO idempotency(scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)")
         insert.reset()
         insert.bind(scope, at: 1)

@@ -118,9 +118,12 @@ public enum Ledger {
         }
     }
 
-    struct RoleKey: Hashable {
+    struct RoleKey: Equatable {
         var funderId: String
         var role: Role
+
+        /// For `WriteContext.roleAccountIDs`.
+        var hash: UInt64 { ProbingTable<RoleKey, LedgerAccountRef>.hash(funderId, role.rawValue) }
     }
 
     /// One leg of a transaction whose accounts are already resolved: positive debits.
@@ -133,9 +136,16 @@ public enum Ledger {
     /// account kept in another currency, as `accountID(_:code:currency:)` does.
     static func account(_ context: WriteContext, _ role: Role, of funderId: String, currency: String) throws -> Int64 {
         let key = RoleKey(funderId: funderId, role: role)
-        if let cached = context.roleAccountIDs[key], cached.currency == currency { return cached.id }
+        let hash = key.hash
+        let index = context.roleAccountIDs.index(of: key, hash: hash)
+        if let index, context.roleAccountIDs.entries[index].value.currency == currency { return context.roleAccountIDs.entries[index].value.id }
         let id = try accountID(context, code: role.code(funderId), currency: currency)
-        context.roleAccountIDs[key] = LedgerAccountRef(id: id, currency: currency)
+        let account = LedgerAccountRef(id: id, currency: currency)
+        if let index {
+            context.roleAccountIDs.setValue(account, at: index)
+        } else {
+            context.roleAccountIDs.append(key, account, hash: hash)
+        }
         return id
     }
 
@@ -240,7 +250,7 @@ public enum Ledger {
         guard let row = try context.db.fetchOne("SELECT id, balance_minor FROM ledger_account WHERE code = ?", [.text(account)], { ($0.int64(0), $0.int64(1)) }) else {
             return 0
         }
-        return row.1 + context.pendingBalanceDeltas[row.0, default: 0]
+        return row.1 + context.pendingDelta(account: row.0)
     }
 
     /// Checks every transaction balances per currency and every stored balance equals the sum

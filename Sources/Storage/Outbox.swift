@@ -74,9 +74,37 @@ enum Outbox {
             OutboxMessage(id: $0.int64(0), destination: $0.text(1), payload: $0.blob(2), attempts: $0.int(3),
                           nextAttemptAt: $0.int64(4), state: OutboxMessage.State(rawValue: $0.int64(5)) ?? .pending)
         }
-        let lease = try db.cachedStatement("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
-        for message in due { try lease.execute([.integer(now + policy.claimLeaseSeconds), .integer(message.id)]) }
+        let lease = try db.cachedStatement(static: "UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+        for message in due {
+            lease.reset()
+            lease.bind(now + policy.claimLeaseSeconds, at: 1)
+            lease.bind(message.id, at: 2)
+            try lease.step()
+        }
         return due
+    }
+
+    /// Completions one `complete(_:ids:)` command may carry, so one command cannot hold the
+    /// writer for long.
+    static let completionsPerCommandMax = 1_024
+
+    /// Marks each of `ids` sent if it is still open (pending or failed); one already final, or
+    /// unknown, is left as it is and does not stop the others. Returns the ids marked sent now.
+    static func complete(_ context: WriteContext, ids: [Int64]) throws -> [Int64] {
+        guard ids.count <= completionsPerCommandMax else {
+            throw StoreError.invalidCommand(field: "outbox.ids", reason: "must hold at most \(completionsPerCommandMax) ids")
+        }
+        let db = context.db
+        let update = try db.cachedStatement(static: "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ? AND state IN (0, 2)")
+        var completed: [Int64] = []
+        completed.reserveCapacity(ids.count)
+        for id in ids {
+            update.reset()
+            update.bind(id, at: 1)
+            try update.step()
+            if db.changesCount == 1 { completed.append(id) }
+        }
+        return completed
     }
 
     static func markSent(_ context: WriteContext, id: Int64) throws {

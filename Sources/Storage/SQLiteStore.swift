@@ -133,6 +133,21 @@ public final class SQLiteStore: Store {
         try await writer.write { try Outbox.markSent($0, id: id) }
     }
 
+    /// Marks delivered messages sent in one writer command (the dispatcher batches completions
+    /// that enqueue no follow-up). A message already final or unknown is skipped without
+    /// failing the rest; at most `outboxCompletionsPerCommandMax` ids. Returns the ids marked
+    /// sent by this call, in the order given.
+    public func completeOutbox(ids: [Int64]) async throws -> [Int64] {
+        guard ids.count <= Self.outboxCompletionsPerCommandMax else {
+            throw StoreError.invalidCommand(field: "outbox.ids", reason: "must hold at most \(Self.outboxCompletionsPerCommandMax) ids")
+        }
+        if ids.isEmpty { return [] }
+        return try await writer.write { try Outbox.complete($0, ids: ids) }
+    }
+
+    /// The most ids one `completeOutbox(ids:)` call takes.
+    public static var outboxCompletionsPerCommandMax: Int { Outbox.completionsPerCommandMax }
+
     public func markOutboxFailed(id: Int64, now: Int64) async throws -> OutboxMessage.State {
         let policy = configuration.outbox
         return try await writer.write { try Outbox.markFailed($0, id: id, now: now, policy: policy) }

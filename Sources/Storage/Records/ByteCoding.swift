@@ -7,16 +7,19 @@ struct ByteWriter {
 
     init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
+    /// Big-endian, eight bytes, in one append.
     mutating func write(_ value: Int64) {
-        let bits = UInt64(bitPattern: value)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+        withUnsafeBytes(of: UInt64(bitPattern: value).bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func write(_ value: Int) { write(Int64(value)) }
 
     mutating func write(_ value: String) {
-        write(Int64(value.utf8.count))
-        bytes += value.utf8
+        var value = value
+        value.withUTF8 { utf8 in
+            write(Int64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
     }
 
     mutating func write(_ value: Bool) { bytes.append(value ? 1 : 0) }

@@ -45,9 +45,11 @@ public final class Database {
     /// Whether this connection writes through the coalescing VFS (see `CSQLiteVFS.h`).
     let usesCoalescingVFS: Bool
     private var cache: [String: Statement] = [:]
-    /// Hot-path statements by the address of their SQL literal: hashing an address instead of
-    /// the SQL text saves about a microsecond per statement run.
-    private var staticCache: [UInt: Statement] = [:]
+    /// Hot-path statements by the address of their SQL literal: an address instead of the SQL
+    /// text, in a table probed with one multiply instead of a `Dictionary`'s seeded hash.
+    /// Unchecked exclusivity: a connection is confined to one thread, and the dynamic check cost
+    /// as much as the lookup it guarded.
+    @exclusivity(unchecked) private var staticCache: ProbingTable<UInt, Statement>
     private let cachedStatementsMax: Int
 
     /// Process-wide settings that SQLite accepts only before it initializes, applied once
@@ -92,6 +94,7 @@ public final class Database {
         self.handle = connection
         self.path = path
         self.cachedStatementsMax = configuration.cachedStatementsMax
+        self.staticCache = ProbingTable(minimumCapacity: min(configuration.cachedStatementsMax, 64))
         sqlite3_busy_timeout(connection, configuration.busyTimeoutMilliseconds)
         do {
             if !configuration.readOnly {
@@ -121,7 +124,7 @@ public final class Database {
     public func close() {
         for statement in cache.values { statement.close() }
         cache.removeAll()
-        for statement in staticCache.values { statement.close() }
+        for entry in staticCache.entries { entry.value.close() }
         staticCache.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
@@ -165,13 +168,14 @@ public final class Database {
     /// text lives at one address for the life of the process, so the address is its key.
     public func cachedStatement(static sql: StaticString) throws(DatabaseError) -> Statement {
         let key = UInt(bitPattern: sql.utf8Start)
-        if let statement = staticCache[key] { return statement }
+        let hash = ProbingTable<UInt, Statement>.hash(UInt64(key))
+        if let statement = staticCache.value(for: key, hash: hash) { return statement }
         if staticCache.count >= cachedStatementsMax {
-            for statement in staticCache.values { statement.close() }
+            for entry in staticCache.entries { entry.value.close() }
             staticCache.removeAll()
         }
         let statement = try makeStatement(sql.description)
-        staticCache[key] = statement
+        staticCache.append(key, statement, hash: hash)
         return statement
     }
 
@@ -210,3 +214,4 @@ public final class Database {
         }
     }
 }
+

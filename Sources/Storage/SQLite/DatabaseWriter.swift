@@ -127,6 +127,12 @@ final class DatabaseWriter: @unchecked Sendable {
         // Thread-local in the VFS: only this thread's commits are deferred.
         if syncer != nil { CSQLiteVFS_setDeferredCommitSync(1) }
         while let batch = nextBatch() {
+            // Counted when taken, not after: the syncer may answer the batch's callers before
+            // this thread gets back here, and a caller reading the totals must see its command.
+            condition.lock()
+            statistics.batches += 1
+            statistics.commands += batch.count
+            condition.unlock()
             let started = DispatchTime.now().uptimeNanoseconds
             let cpuStarted = Self.threadCPUNanoseconds()
             process(batch)
@@ -135,8 +141,6 @@ final class DatabaseWriter: @unchecked Sendable {
             let elapsed = Double(elapsedNanoseconds) / 1e9
             condition.lock()
             if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
-            statistics.batches += 1
-            statistics.commands += batch.count
             statistics.busyNanoseconds += elapsedNanoseconds
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
@@ -273,39 +277,55 @@ protocol WriteJob: AnyObject, Sendable {
 }
 
 final class TypedWriteJob<T: Sendable>: WriteJob, @unchecked Sendable {
-    // @unchecked: `result` is written by the writer thread only, before `finish` hands it over.
+    // @unchecked: the result is written by the writer thread only, before `finish` hands it over.
     private let work: @Sendable (WriteContext) throws -> T
     private let continuation: CheckedContinuation<T, any Error>
-    private var result: Result<T, any Error>?
+    /// The last run's value, initialized only while `hasValue`. Kept out of line as a plain `T`:
+    /// `perform` runs unspecialized (through the protocol), and a stored `Result<T, Error>?`
+    /// made it look up that type's metadata at run time on every command.
+    private let value = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    private var hasValue = false
+    private(set) var failure: (any Error)?
 
     init(work: @escaping @Sendable (WriteContext) throws -> T, continuation: CheckedContinuation<T, any Error>) {
         self.work = work
         self.continuation = continuation
     }
 
-    func perform(_ context: WriteContext) -> Bool {
-        do {
-            result = .success(try work(context))
-            return true
-        } catch let error as DatabaseError {
-            result = .failure(StoreError.database(error))
-            return false
-        } catch {
-            result = .failure(error)
-            return false
-        }
+    deinit {
+        if hasValue { value.deinitialize(count: 1) }
+        value.deallocate()
     }
 
-    var failure: (any Error)? {
-        if case .failure(let error) = result { return error }
-        return nil
+    /// Runs the job; a batch run again (see `DatabaseWriter.process`) runs it again, and only
+    /// the last run's outcome is kept.
+    func perform(_ context: WriteContext) -> Bool {
+        if hasValue {
+            value.deinitialize(count: 1)
+            hasValue = false
+        }
+        do {
+            value.initialize(to: try work(context))
+            hasValue = true
+            failure = nil
+            return true
+        } catch let error as DatabaseError {
+            failure = StoreError.database(error)
+            return false
+        } catch {
+            failure = error
+            return false
+        }
     }
 
     func finish(batchError: (any Error)?) {
         if let batchError {
             continuation.resume(throwing: batchError)
-        } else if let result {
-            continuation.resume(with: result)
+        } else if let failure {
+            continuation.resume(throwing: failure)
+        } else if hasValue {
+            hasValue = false
+            continuation.resume(returning: value.move())
         } else {
             continuation.resume(throwing: StoreError.closed)
         }

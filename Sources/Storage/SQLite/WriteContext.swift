@@ -1,24 +1,31 @@
 /// What the writer thread owns besides its connection: in-memory heads and caches that must
 /// follow the transaction. Each command runs inside a savepoint; when one rolls back, state
 /// captured at its start is restored, so memory never claims a row the database does not have.
+///
+/// Only the writer thread touches a context, so the properties the hot path mutates skip
+/// Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`), which cost more than the
+/// table operations they guarded.
 public final class WriteContext {
     public let db: Database
     /// The last audit entry's sequence number and hash (genesis: 0 and 32 zero bytes).
-    var auditHead: AuditLog.Head
+    @exclusivity(unchecked) var auditHead: AuditLog.Head
     /// Ledger account ids by code; cleared on rollback since a rolled-back insert frees its id.
     var accountIDs: [String: LedgerAccountRef] = [:]
-    /// The same ids by funder and role, so the hot path neither builds nor hashes account codes.
-    var roleAccountIDs: [Ledger.RoleKey: LedgerAccountRef] = [:]
+    /// The same ids by funder and role, so the hot path neither builds nor SipHashes account codes.
+    @exclusivity(unchecked) var roleAccountIDs = ProbingTable<Ledger.RoleKey, LedgerAccountRef>()
     private var auditHeadAtCommandStart: AuditLog.Head
     /// The deadline sweep's cursor: every awaiting loan at or below (deadline, loan row) has
     /// been handled. Mirrors the `sweep_cursor` row; restored like the audit head on rollback.
     var sweepCursor: SweepCursor
     private var sweepCursorAtCommandStart: SweepCursor
     /// Balance changes of this batch not yet written, by account id. Flushed once before COMMIT:
-    /// one UPDATE per account per batch instead of one per posting.
-    private(set) var pendingBalanceDeltas: [Int64: Int64] = [:]
+    /// one UPDATE per account per batch instead of one per posting. At most one entry per
+    /// account a batch touches: `batchCommandsMax` × `Ledger.postingsPerTransactionMax` bounds it.
+    @exclusivity(unchecked) private(set) var pendingBalanceDeltas = ProbingTable<Int64, Int64>()
+    /// Scratch space for the audit chain's hash input, reused by every entry (see `AuditLog.append`).
+    @exclusivity(unchecked) var auditHashInput: [UInt8] = []
     /// The current command's balance changes, undone if its savepoint rolls back.
-    private var commandBalanceChanges: [(account: Int64, amountMinor: Int64)] = []
+    @exclusivity(unchecked) private var commandBalanceChanges: [(account: Int64, amountMinor: Int64)] = []
 
     init(db: Database) throws {
         self.db = db
@@ -40,34 +47,48 @@ public final class WriteContext {
         auditHead = auditHeadAtCommandStart
         sweepCursor = sweepCursorAtCommandStart
         accountIDs.removeAll(keepingCapacity: true)
-        roleAccountIDs.removeAll(keepingCapacity: true)
-        for change in commandBalanceChanges { pendingBalanceDeltas[change.account, default: 0] -= change.amountMinor }
+        roleAccountIDs.removeAll()
+        for change in commandBalanceChanges { addToPendingDelta(account: change.account, amountMinor: -change.amountMinor) }
         commandBalanceChanges.removeAll(keepingCapacity: true)
     }
 
     func addToBalance(account: Int64, amountMinor: Int64) {
-        pendingBalanceDeltas[account, default: 0] += amountMinor
+        addToPendingDelta(account: account, amountMinor: amountMinor)
         commandBalanceChanges.append((account, amountMinor))
+    }
+
+    private func addToPendingDelta(account: Int64, amountMinor: Int64) {
+        let hash = ProbingTable<Int64, Int64>.hash(UInt64(bitPattern: account))
+        if let index = pendingBalanceDeltas.index(of: account, hash: hash) {
+            pendingBalanceDeltas.setValue(pendingBalanceDeltas.entries[index].value + amountMinor, at: index)
+        } else {
+            pendingBalanceDeltas.append(account, amountMinor, hash: hash)
+        }
+    }
+
+    /// This batch's unwritten change to `account`'s balance.
+    func pendingDelta(account: Int64) -> Int64 {
+        pendingBalanceDeltas.value(for: account, hash: ProbingTable<Int64, Int64>.hash(UInt64(bitPattern: account))) ?? 0
     }
 
     /// Writes the batch's balance changes; runs inside the transaction, right before COMMIT.
     func batchWillCommit() throws {
         let update = try db.cachedStatement("UPDATE ledger_account SET balance_minor = balance_minor + ? WHERE id = ?")
-        for (account, delta) in pendingBalanceDeltas where delta != 0 {
+        for entry in pendingBalanceDeltas.entries where entry.value != 0 {
             update.reset()
-            update.bind(delta, at: 1)
-            update.bind(account, at: 2)
+            update.bind(entry.value, at: 1)
+            update.bind(entry.key, at: 2)
             try update.step()
         }
-        pendingBalanceDeltas.removeAll(keepingCapacity: true)
+        pendingBalanceDeltas.removeAll()
         commandBalanceChanges.removeAll(keepingCapacity: true)
     }
 
     func batchDidRollBack() {
-        pendingBalanceDeltas.removeAll(keepingCapacity: true)
+        pendingBalanceDeltas.removeAll()
         commandBalanceChanges.removeAll(keepingCapacity: true)
         accountIDs.removeAll(keepingCapacity: true)
-        roleAccountIDs.removeAll(keepingCapacity: true)
+        roleAccountIDs.removeAll()
         // Reloading can only fail if the database is unusable; the next batch will fail loudly then.
         if let head = try? AuditLog.loadHead(db) { auditHead = head }
         // If the cursor cannot be read back, start the sweep from the beginning: slower, never skipping.
