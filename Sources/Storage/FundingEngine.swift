@@ -285,22 +285,22 @@ final class FundingEngine: Sendable {
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
         if next == .funded {
-            // The tranche's state row and the loan's (with one open tranche fewer, funded at zero)
-            // are neighbours: one statement writes both. OR FAIL, as no constraint can fail here
-            // and an ABORT statement writing two rows would journal its page first.
+            // The tranche's state row, then the loan's (one open tranche fewer; funded at zero):
+            // neighbours in funding_state. Two single-row statements: an IN list of the two keys
+            // would have SQLite build a temporary b-tree for it on every call.
             let left = row.tranchesOpen - 1
             assert(left >= 0, "tranches_open went negative")
-            let fund = try db.cachedStatement(static: """
-                UPDATE OR FAIL funding_state SET state = CASE tranche_id WHEN 0 THEN ?1 ELSE 'funded' END,
-                                                 tranches_open = CASE tranche_id WHEN 0 THEN ?2 ELSE 0 END
-                WHERE loan_id = ?3 AND tranche_id IN (0, ?4)
-                """)
-            fund.reset()
-            fund.bind(left == 0 ? LoanState.funded.rawValue : row.loanState.rawValue, at: 1)
-            fund.bind(left, at: 2)
-            fund.bind(row.loanRow, at: 3)
-            fund.bind(confirmation.trancheId, at: 4)
-            try fund.step()
+            let fundTranche = try db.cachedStatement(static: "UPDATE funding_state SET state = 'funded' WHERE loan_id = ? AND tranche_id = ?")
+            fundTranche.reset()
+            fundTranche.bind(row.loanRow, at: 1)
+            fundTranche.bind(confirmation.trancheId, at: 2)
+            try fundTranche.step()
+            let countDown = try db.cachedStatement(static: "UPDATE funding_state SET state = ?, tranches_open = ? WHERE loan_id = ? AND tranche_id = 0")
+            countDown.reset()
+            countDown.bind(left == 0 ? LoanState.funded.rawValue : row.loanState.rawValue, at: 1)
+            countDown.bind(left, at: 2)
+            countDown.bind(row.loanRow, at: 3)
+            try countDown.step()
             // Partner capital → partner deployed, by resolved account ids (no codes built).
             let funding = Funding(reference: "tranche:\(confirmation.trancheId)", legs: [
                 Ledger.Leg(account: try Ledger.account(context, .partnerDeployed, of: row.funderId, currency: row.currency), amountMinor: row.amountMinor),
