@@ -191,8 +191,11 @@ final class FundingEngine: Sendable {
             legs.append(Ledger.Leg(account: try Ledger.account(context, .poolReserved, of: pool.funderId, currency: currency), amountMinor: -pool.amountMinor))
         }
         if !legs.isEmpty { try Ledger.post(context, kind: kind, reference: reference, at: now, legs: legs) }
-        let payload = "{\"type\":\"loan.funded\",\"loanId\":\(jsonString(loanId))}"
-        try Outbox.enqueue(context, destination: configuration.platformDestination, payload: Array(payload.utf8), now: now)
+        var payload = TextBytes()
+        payload.append("{\"type\":\"loan.funded\",\"loanId\":")
+        payload.appendJSONString(loanId)
+        payload.append("}")
+        try Outbox.enqueue(context, destination: configuration.platformDestination, payload: payload.bytes, now: now)
     }
 
     // MARK: Confirmation
@@ -302,7 +305,7 @@ final class FundingEngine: Sendable {
             countDown.bind(row.loanRow, at: 3)
             try countDown.step()
             // Partner capital → partner deployed, by resolved account ids (no codes built).
-            let funding = Funding(reference: "tranche:\(confirmation.trancheId)", legs: [
+            let funding = Funding(reference: "tranche:" + String(confirmation.trancheId), legs: [
                 Ledger.Leg(account: try Ledger.account(context, .partnerDeployed, of: row.funderId, currency: row.currency), amountMinor: row.amountMinor),
                 Ledger.Leg(account: try Ledger.account(context, .partnerCapital, of: row.funderId, currency: row.currency), amountMinor: -row.amountMinor),
             ])
@@ -332,7 +335,7 @@ final class FundingEngine: Sendable {
             }
         }
         try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId, action: next == .funded ? "tranche.funded" : "tranche.declined",
-                            payload: Array("tranche=\(confirmation.trancheId) loan=\(row.loanId) serial=\(confirmation.serial)".utf8))
+                            payload: Self.confirmationAuditPayload(trancheId: confirmation.trancheId, loanId: row.loanId, serial: confirmation.serial))
         // The confirmation row is also the idempotency record: unique per partner and serial,
         // and its tranche and outcome are the request a replay must match.
         let insertConfirmation = try db.cachedStatement(static:
@@ -353,6 +356,18 @@ final class FundingEngine: Sendable {
             throw StoreError.idempotencyConflict(scope: "confirmation", key: "\(confirmation.funderId)/\(confirmation.serial)")
         }
         return result
+    }
+
+    /// "tranche=… loan=… serial=…", the audit payload of an answer.
+    static func confirmationAuditPayload(trancheId: Int64, loanId: String, serial: String) -> [UInt8] {
+        var text = TextBytes(capacity: 32 + loanId.utf8.count + serial.utf8.count)
+        text.append("tranche=")
+        text.append(trancheId)
+        text.append(" loan=")
+        text.append(loanId)
+        text.append(" serial=")
+        text.append(serial)
+        return text.bytes
     }
 
     /// The answer first given to this partner's serial, or nil if the serial is new. The same
