@@ -173,8 +173,21 @@ public final class OutboxDispatcher: Sendable {
         do {
             guard try store.hasDueOutbox(now: now) else { return 0 }
             let messages = try await store.claimDueOutbox(now: now, limit: room)
+            var dropped: [String: Int] = [:]
             for m in messages where inMemory.withLock({ $0.insert(m.id).inserted }) {
+                // With no platform webhook a platform message is dropped: no task, no decoding,
+                // counted below per type as `process` would count it.
+                if platformEndpoint == nil, m.destination == configuration.platformDestination, let type = Self.platformMessageType(m.payload) {
+                    dropped[type, default: 0] += 1
+                    await completeLater(m.id)
+                    continue
+                }
                 lane(m.destination).submit(m) { [self] m in await process(m) }
+            }
+            for (type, count) in dropped {
+                metrics.increment("jointlend_outbox_deliveries_total", [("destination", "platform"), ("type", type), ("result", "dropped")], by: Double(count))
+                metrics.increment("jointlend_outbox_deliveries_total", [("destination", configuration.platformDestination), ("type", type), ("result", "done")],
+                                  by: Double(count))
             }
             return messages.count
         } catch {
@@ -430,6 +443,16 @@ public final class OutboxDispatcher: Sendable {
     }
 
     // MARK: Platform
+
+    /// The type of a platform message as the store writes them (`{"type":"loan.funded",…}`),
+    /// or nil for anything else (which then goes the ordinary way and is judged there).
+    static func platformMessageType(_ payload: [UInt8]) -> String? {
+        let prefix = Array(#"{"type":""#.utf8)
+        guard payload.count > prefix.count, payload.starts(with: prefix),
+              let end = payload[prefix.count...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        let type = String(decoding: payload[prefix.count..<end], as: UTF8.self)
+        return type == "loan.funded" || type == "loan.unfunded" ? type : nil
+    }
 
     func notifyPlatform(_ p: OutboxPayload) async -> Delivery {
         guard let endpoint = platformEndpoint else {

@@ -109,3 +109,42 @@ import Storage
         #expect(try await reopened.claimDueOutbox(now: Self.now + lease, limit: 100).map(\.id) == ids)
     }
 }
+
+/// With no platform webhook, platform messages are dropped straight from the claim (no task
+/// and no decoding each) and counted per type exactly as a delivery would count them.
+@Suite struct PlatformDropTests {
+    @Test func droppedPlatformMessagesAreCountedPerTypeAndCompleted() async throws {
+        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
+        defer { store.close() }
+        var ids = try await OutboxCompletionBatchTests.enqueueNotifications(store, 3)
+        for n in 0..<2 {
+            ids.append(try await store.enqueueOutbox(destination: "platform",
+                                                     payload: Array("{\"type\":\"loan.unfunded\",\"loanId\":\"U-\(n)\",\"reason\":\"deadline_passed\"}".utf8),
+                                                     notBefore: OutboxCompletionBatchTests.now))
+        }
+        // Not a platform message the store writes: judged the ordinary way (unreadable → dead).
+        let odd = try await store.enqueueOutbox(destination: "platform", payload: Array("{\"loanId\":\"X\"}".utf8), notBefore: OutboxCompletionBatchTests.now)
+        let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000)
+        #expect(await dispatcher.runOnce() == 6)
+        #expect(await OutboxCompletionBatchTests.waitUntil { dispatcher.messagesInFlight == 5 })
+        _ = await dispatcher.runOnce()
+        #expect(try await OutboxCompletionBatchTests.states(store, ids).allSatisfy { $0 == .sent })
+        #expect(try await store.outboxMessage(id: odd)?.state == .dead)
+        let text = dispatcher.metrics.render()
+        for (type, count) in [("loan.funded", 3), ("loan.unfunded", 2)] {
+            for result in ["dropped", "done"] {
+                let line = "jointlend_outbox_deliveries_total{destination=\"platform\",type=\"\(type)\",result=\"\(result)\"} \(count)"
+                #expect(text.contains(line), "missing: \(line)")
+            }
+        }
+    }
+
+    @Test func onlyTheStoresPlatformTypesTakeTheShortWay() {
+        #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"loan.funded","loanId":"L-1"}"#.utf8)) == "loan.funded")
+        #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"loan.unfunded","loanId":"L-1"}"#.utf8)) == "loan.unfunded")
+        #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"funding.request"}"#.utf8)) == nil)
+        #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"loan.funded"#.utf8)) == nil)
+        #expect(OutboxDispatcher.platformMessageType(Array(#" {"type":"loan.funded"}"#.utf8)) == nil)
+        #expect(OutboxDispatcher.platformMessageType([]) == nil)
+    }
+}
