@@ -35,16 +35,27 @@ public struct Logger: Sendable {
     /// Where finished lines go (each without its trailing newline).
     public struct Sink: Sendable {
         public let write: @Sendable (String) -> Void
+        /// The same as `write` for a line already in UTF-8 bytes, when the sink can take them
+        /// without a `String` made and copied per line (the buffered writer on a request path).
+        let writeBytes: (@Sendable ([UInt8]) -> Void)?
 
         public init(write: @escaping @Sendable (String) -> Void) {
             self.write = write
+            self.writeBytes = nil
+        }
+
+        init(write: @escaping @Sendable (String) -> Void, writeBytes: @escaping @Sendable ([UInt8]) -> Void) {
+            self.write = write
+            self.writeBytes = writeBytes
         }
 
         /// Lines gathered in memory and written to standard error by a background thread every
         /// `BufferedLogWriter.flushIntervalMilliseconds` (one `write(2)` for many lines), so a
         /// request's log line costs no system call on the event loop. Critical lines, and
         /// `Logger.flushStandardError()`, write through at once.
-        public static let bufferedStandardError = Sink { line in BufferedLogWriter.standardError.append(line) }
+        public static let bufferedStandardError = Sink(
+            write: { line in BufferedLogWriter.standardError.append(line) },
+            writeBytes: { line in BufferedLogWriter.standardError.append(bytes: line) })
 
         /// One `write(2)` per line, so lines from several threads do not interleave.
         public static let standardError = Sink { line in
@@ -98,22 +109,33 @@ public struct Logger: Sendable {
         line.append(contentsOf: #","msg":"#.utf8)
         JSONText.appendQuoted(message(), to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
-        // cannot be overwritten. Written without building a merged dictionary.
-        var keys = Array(metadata.keys)
-        if let extra { keys += extra.keys.filter { metadata[$0] == nil } }
-        let requestID = metadata["request.id"] == nil && extra?["request.id"] == nil ? Logger.currentRequestID : nil
-        if requestID != nil { keys.append("request.id") }
-        keys.sort()
-        for key in keys {
-            if key == "ts" || key == "level" || key == "label" || key == "msg" { continue }
-            let value = extra?[key] ?? metadata[key] ?? requestID ?? ""
+        // cannot be overwritten. The pairs are gathered once, so no key is hashed twice.
+        var fields: [(key: String, value: String)] = []
+        fields.reserveCapacity(metadata.count + (extra?.count ?? 0) + 1)
+        if let extra {
+            for field in extra { fields.append(field) }
+            for field in metadata where extra[field.key] == nil { fields.append(field) }
+        } else {
+            for field in metadata { fields.append(field) }
+        }
+        if metadata["request.id"] == nil && extra?["request.id"] == nil, let requestID = Logger.currentRequestID {
+            fields.append((key: "request.id", value: requestID))
+        }
+        fields.sort { $0.key < $1.key }
+        for field in fields {
+            if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
             line.append(UInt8(ascii: ","))
-            JSONText.appendQuoted(key, to: &line)
+            JSONText.appendQuoted(field.key, to: &line)
             line.append(UInt8(ascii: ":"))
-            JSONText.appendQuoted(value, to: &line)
+            JSONText.appendQuoted(field.value, to: &line)
         }
         line.append(UInt8(ascii: "}"))
-        sink.write(String(decoding: line, as: UTF8.self))
+        // The line is valid UTF-8 already (built from strings), so the bytes are the line.
+        if let writeBytes = sink.writeBytes {
+            writeBytes(line)
+        } else {
+            sink.write(String(decoding: line, as: UTF8.self))
+        }
         if level == .critical { Self.flushStandardError() }
     }
 
@@ -205,17 +227,23 @@ final class BufferedLogWriter: @unchecked Sendable {
     }
 
     func append(_ line: String) {
-        startIfNeeded()
         var line = line
-        line.withUTF8 { bytes in
-            lock.withLock { state in
-                if state.pending.count + bytes.count + 1 > Self.bytesMax {
-                    state.dropped += 1
-                    return
-                }
-                state.pending.append(contentsOf: bytes)
-                state.pending.append(UInt8(ascii: "\n"))
+        line.withUTF8 { append(buffer: UnsafeRawBufferPointer($0)) }
+    }
+
+    func append(bytes line: [UInt8]) {
+        line.withUnsafeBytes { append(buffer: $0) }
+    }
+
+    private func append(buffer bytes: UnsafeRawBufferPointer) {
+        startIfNeeded()
+        lock.withLock { state in
+            if state.pending.count + bytes.count + 1 > Self.bytesMax {
+                state.dropped += 1
+                return
             }
+            state.pending.append(contentsOf: bytes)
+            state.pending.append(UInt8(ascii: "\n"))
         }
     }
 

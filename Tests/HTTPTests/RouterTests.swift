@@ -267,6 +267,43 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(logs.all[1].contains(#""request.id":"req-42""#))
     }
 
+    @Test func metadataIsMergedSortedAndTheCallsOwnValueWins() {
+        let logs = LogCapture()
+        var logger = logs.logger
+        logger[metadataKey: "partner.id"] = "from-logger"
+        logger[metadataKey: "zone"] = "eu"
+        logger[metadataKey: "msg"] = "cannot overwrite the message"
+        Logger.$currentRequestID.withValue("req-7") {
+            logger.info("applied", metadata: ["partner.id": "bank-a", "a.first": "1", "level": "nor the level"])
+            logger.info("given", metadata: ["request.id": "explicit"])
+        }
+        #expect(logs.all.count == 2)
+        let first = logs.all[0]
+        #expect(first.hasSuffix(
+            #","level":"info","label":"test","msg":"applied","a.first":"1","partner.id":"bank-a","request.id":"req-7","zone":"eu"}"#),
+            "\(first)")
+        #expect(logs.all[1].hasSuffix(#","msg":"given","partner.id":"from-logger","request.id":"explicit","zone":"eu"}"#), "\(logs.all[1])")
+    }
+
+    @Test func aByteSinkGetsExactlyTheLineAStringSinkGets() {
+        let strings = Mutex<[String]>([])
+        let bytes = Mutex<[[UInt8]]>([])
+        let stringLogger = Logger(label: "t\u{e9}st", sink: Logger.Sink { line in strings.withLock { $0.append(line) } })
+        let byteLogger = Logger(label: "t\u{e9}st", sink: Logger.Sink(
+            write: { _ in Issue.record("the byte path was not taken") },
+            writeBytes: { line in bytes.withLock { $0.append(line) } }))
+        for logger in [stringLogger, byteLogger] {
+            logger.info("caf\u{e9} \"quoted\"\n", metadata: ["k\u{1F600}": "v\t\u{0}", "b": "2"])
+        }
+        let line = strings.withLock { $0 }.first ?? ""
+        let byteLine = String(decoding: bytes.withLock { $0 }.first ?? [], as: UTF8.self)
+        // Timestamps may differ by a millisecond: compare what follows them.
+        func afterTimestamp(_ text: String) -> Substring { text.drop { $0 != "Z" } }
+        #expect(!line.isEmpty)
+        #expect(afterTimestamp(line) == afterTimestamp(byteLine))
+        #expect(line.hasSuffix(#","b":"2","k😀":"v\t\u0000"}"#), "\(line)")
+    }
+
     @Test func requestIDSanity() {
         #expect(RequestContext.isSaneRequestID("abc-123_x.y"))
         #expect(!RequestContext.isSaneRequestID(""))
