@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Synchronization
 @testable import HTTP
@@ -302,6 +303,26 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(!line.isEmpty)
         #expect(afterTimestamp(line) == afterTimestamp(byteLine))
         #expect(line.hasSuffix(#","b":"2","k😀":"v\t\u0000"}"#), "\(line)")
+    }
+
+    @Test func timestampsMatchTheCLibrarysCalendar() {
+        let seed: UInt64 = 0x5EED_0001
+        var generator = SeededGenerator(seed: seed)
+        // Leap days, century rules and year ends, then random instants 1970–2199.
+        var instants: [Int64] = [0, 951_782_400, 951_868_799, 4_107_456_000, 4_102_444_799, 1_709_164_800, 1_735_689_599]
+        for _ in 0..<20_000 { instants.append(Int64.random(in: 0...7_258_118_399, using: &generator)) }
+        for seconds in instants {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%03d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                parts.tm_hour, parts.tm_min, parts.tm_sec, Int32(seconds % 1000))
+            var bytes: [UInt8] = []
+            Logger.appendTimestamp(seconds: seconds, milliseconds: seconds % 1000, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == expected + "Z", "seed \(seed), seconds \(seconds)")
+            if String(decoding: bytes, as: UTF8.self) != expected + "Z" { break }
+        }
     }
 
     @Test func requestIDSanity() {
