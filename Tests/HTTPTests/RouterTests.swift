@@ -248,6 +248,23 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         // Both buckets are in use (empty), so a third caller cannot get one.
         #expect(limiter.acquire(callerID: "c") != .allowed)
     }
+
+    @Test func refilledBucketsMakeRoomAndARecreatedBucketKeepsItsCallersPolicy() {
+        let clock = FakeClock()
+        let limiter = RateLimiter(
+            defaultPolicy: .init(ratePerSecond: 1, burst: 1), policies: ["platform": .init(ratePerSecond: 1, burst: 3)],
+            callersMax: 2, clock: { clock.nanoseconds.load(ordering: .relaxed) })
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "platform") == .allowed) }
+        #expect(limiter.acquire(callerID: "a") == .allowed)
+        #expect(limiter.acquire(callerID: "platform") != .allowed)
+        // Both refill completely: idle, so a new caller may take one's place.
+        clock.advance(milliseconds: 3_000)
+        #expect(limiter.acquire(callerID: "b") == .allowed)
+        #expect(limiter.acquire(callerID: "b") != .allowed)
+        // The platform's bucket was dropped as idle; made again, it has the platform's burst.
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "platform") == .allowed) }
+        #expect(limiter.acquire(callerID: "platform") != .allowed)
+    }
 }
 
 @Suite struct LoggerTests {
