@@ -109,20 +109,22 @@ public struct Logger: Sendable {
         line.append(contentsOf: #","msg":"#.utf8)
         JSONText.appendQuoted(message(), to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
-        // cannot be overwritten. The pairs are gathered once, so no key is hashed twice.
-        var fields: [(key: String, value: String)] = []
+        // cannot be overwritten. Gathered in one array and sorted with the call's value first
+        // among equal keys, so no key is hashed: a log line per request is on the hot path.
+        var fields: [(key: String, value: String, fromCall: Bool)] = []
         fields.reserveCapacity(metadata.count + (extra?.count ?? 0) + 1)
         if let extra {
-            for field in extra { fields.append(field) }
-            for field in metadata where extra[field.key] == nil { fields.append(field) }
-        } else {
-            for field in metadata { fields.append(field) }
+            for field in extra { fields.append((key: field.key, value: field.value, fromCall: true)) }
         }
-        if metadata["request.id"] == nil && extra?["request.id"] == nil, let requestID = Logger.currentRequestID {
-            fields.append((key: "request.id", value: requestID))
+        for field in metadata { fields.append((key: field.key, value: field.value, fromCall: false)) }
+        if !fields.contains(where: { $0.key == "request.id" }), let requestID = Logger.currentRequestID {
+            fields.append((key: "request.id", value: requestID, fromCall: false))
         }
-        fields.sort { $0.key < $1.key }
+        fields.sort { $0.key != $1.key ? $0.key < $1.key : $0.fromCall && !$1.fromCall }
+        var previousKey: String?
         for field in fields {
+            if field.key == previousKey { continue }
+            previousKey = field.key
             if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
             line.append(UInt8(ascii: ","))
             JSONText.appendQuoted(field.key, to: &line)
