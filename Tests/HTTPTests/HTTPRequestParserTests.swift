@@ -188,3 +188,32 @@ private func randomRequest(_ rng: inout SeededGenerator) -> String {
         #expect(parser.bufferedByteCount == 0)
     }
 }
+
+/// Header names compare ASCII case-insensitively and byte for byte otherwise.
+@Suite struct HeaderNameTests {
+    @Test func namesEqualMatchesAnASCIICaseFoldingReference() {
+        let seed: UInt64 = 0x4E41_4D45
+        var generator = SeededGenerator(seed: seed)
+        let alphabet = Array("abcXYZ-_09é".unicodeScalars)
+        func asciiFolded(_ text: String) -> [UInt8] { text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...24, using: &generator)
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<length { scalars.append(alphabet[Int.random(in: 0..<alphabet.count, using: &generator)]) }
+            let a = String(scalars)
+            // b: a with random case flips of ASCII letters, sometimes one byte changed or cut short.
+            var b = String(String.UnicodeScalarView(a.unicodeScalars.map { scalar in
+                guard scalar.isASCII, Character(scalar).isLetter, Bool.random(using: &generator) else { return scalar }
+                return Character(scalar).isUppercase ? Unicode.Scalar(scalar.value | 0x20)! : Unicode.Scalar(scalar.value & ~0x20)!
+            }))
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0 where !b.isEmpty: b.removeLast()
+            case 1: b.append(alphabet[Int.random(in: 0..<alphabet.count, using: &generator)].description)
+            default: break
+            }
+            let expected = asciiFolded(a) == asciiFolded(b)
+            #expect(HTTPHeaders.namesEqual(a, b) == expected, "seed \(seed): \(a) vs \(b)")
+            if HTTPHeaders.namesEqual(a, b) != expected { return }
+        }
+    }
+}
