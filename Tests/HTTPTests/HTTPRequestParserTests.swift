@@ -94,6 +94,27 @@ private func randomRequest(_ rng: inout SeededGenerator) -> String {
         }
     }
 
+    /// Near-miss input (valid heads with line-ending and limit trouble mixed in, small limits):
+    /// the error and requests must not depend on how the bytes arrive.
+    @Test func nearMissInputGivesTheSameOutcomeWhateverTheSplit() {
+        let seed: UInt64 = 0x0D0A_0D0A
+        var rng = SeededGenerator(seed: seed)
+        let limits = HTTPRequestParser.Limits(requestLineBytesMax: 24, headerBytesMax: 40, headerCountMax: 4, bodyBytesMax: 8)
+        let fragments: [[UInt8]] = ["\r", "\n", "\r\n", "\r\n\r\n", "GET / HTTP/1.1", "GET /aaaaaaaaaaaa HTTP/1.1", "Host: a",
+                                    "X: bb", ":", " ", "a", "Content-Length: 2", "xy"].map { Array($0.utf8) }
+        for round in 0..<3_000 {
+            var input: [UInt8] = []
+            for _ in 0..<Int(1 + rng.next() % 14) { input += fragments[Int(rng.next() % UInt64(fragments.count))] }
+            let whole = parse(input, pieces: [], limits: limits)
+            let bytewise = parse(input, pieces: Array(repeating: 1, count: input.count), limits: limits)
+            let pieces = (0..<input.count).map { _ in Int(1 + rng.next() % 9) }
+            let split = parse(input, pieces: pieces, limits: limits)
+            #expect(whole == bytewise, "seed \(seed) round \(round) input \(input)")
+            #expect(whole == split, "seed \(seed) round \(round) input \(input) pieces \(pieces)")
+            if whole != bytewise || whole != split { return }
+        }
+    }
+
     @Test(arguments: [
         ("GET / HTTP/1.1\nHost: a\r\n\r\n", HTTPParseError.badLineEnding),
         ("GET / HTTP/1.1\r\nHost: a\n\r\n", .badLineEnding),
