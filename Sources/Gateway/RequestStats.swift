@@ -1,5 +1,8 @@
 import HTTP
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Per-request HTTP metrics with no per-request strings or hashing: counts and latency buckets
 /// live in arrays indexed by route (found among the router's few patterns), then per
@@ -27,13 +30,31 @@ final class RequestStats: Sendable {
     let routes: [String]
     let boundsNanoseconds: [UInt64]
     let boundsSeconds: [Double]
-    private let series: Mutex<[RouteSeries]>
+    /// The series split in stripes, each under its own lock: a thread records into the stripe
+    /// its id hashes to, so the event loops rarely wait for each other on every request; a
+    /// scrape adds the stripes up.
+    private let stripes: [Stripe]
+    static let stripeCount = 8
+
+    private final class Stripe: Sendable {
+        let series: Mutex<[RouteSeries]>
+
+        init(_ series: [RouteSeries]) {
+            self.series = Mutex(series)
+        }
+    }
 
     init(routePatterns: [String], bucketsSeconds: [Double]) {
         routes = ["unmatched"] + routePatterns
         boundsSeconds = bucketsSeconds
         boundsNanoseconds = bucketsSeconds.map { UInt64($0 * 1e9) }
-        series = Mutex(Array(repeating: RouteSeries(buckets: Array(repeating: 0, count: bucketsSeconds.count)), count: routePatterns.count + 1))
+        let empty = Array(repeating: RouteSeries(buckets: Array(repeating: 0, count: bucketsSeconds.count)), count: routePatterns.count + 1)
+        stripes = (0..<Self.stripeCount).map { _ in Stripe(empty) }
+    }
+
+    /// Fibonacci hashing of the thread id: thread ids are aligned addresses, whose low bits are equal.
+    private static func stripeIndex() -> Int {
+        Int(truncatingIfNeeded: (UInt64(UInt(pthread_self())) &* 0x9E37_79B9_7F4A_7C15) >> 61) % stripeCount
     }
 
     func record(_ m: RequestMetrics) {
@@ -48,7 +69,7 @@ final class RequestStats: Sendable {
             bucket = i
             break
         }
-        series.withLock { all in
+        stripes[Self.stripeIndex()].series.withLock { all in
             all[route].count += 1
             all[route].sumNanoseconds &+= ns
             if bucket < all[route].buckets.count { all[route].buckets[bucket] += 1 }
@@ -62,8 +83,29 @@ final class RequestStats: Sendable {
         }
     }
 
+    /// All stripes added up; cells beyond `cellsPerRouteMax` per route are left out, as `record` does.
+    private func merged() -> [RouteSeries] {
+        var total = stripes[0].series.withLock { $0 }
+        for stripe in stripes.dropFirst() {
+            let part = stripe.series.withLock { $0 }
+            for route in part.indices {
+                total[route].count += part[route].count
+                total[route].sumNanoseconds &+= part[route].sumNanoseconds
+                for bucket in part[route].buckets.indices { total[route].buckets[bucket] += part[route].buckets[bucket] }
+                for cell in part[route].cells {
+                    if let index = total[route].cells.firstIndex(where: { $0.status == cell.status && $0.method == cell.method }) {
+                        total[route].cells[index].count += cell.count
+                    } else if total[route].cells.count < Self.cellsPerRouteMax {
+                        total[route].cells.append(cell)
+                    }
+                }
+            }
+        }
+        return total
+    }
+
     func render() -> String {
-        let snapshot = series.withLock { $0 }
+        let snapshot = merged()
         var out = "# HELP jointlend_http_requests_total HTTP requests by method, route pattern and status.\n# TYPE jointlend_http_requests_total counter\n"
         for (r, s) in snapshot.enumerated() {
             for c in s.cells.sorted(by: { ($0.status, $0.method?.rawValue ?? "") < ($1.status, $1.method?.rawValue ?? "") }) {

@@ -22,7 +22,10 @@ final class EventLoop: @unchecked Sendable {
     private var listenerFD: Int32
     /// Jobs from other threads, and whether the loop has ended (then nothing more is taken, and
     /// the eventfd, closed, is never written again).
-    private let jobs = Mutex<(pending: [@Sendable () -> Void], closed: Bool)>(([], false))
+    private let jobs = Mutex<(pending: [LoopJob], closed: Bool)>(([], false))
+    /// What `runJobs` took from `jobs`: swapped with the empty `pending` under the lock, so
+    /// neither array is reallocated per wake-up and the lock is held for a swap only.
+    private var takenJobs: [LoopJob] = []
     private var connections: [HTTPConnection?] = []
     private var liveConnectionCount = 0
     private var nextConnectionID: UInt64 = 1
@@ -61,7 +64,9 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Jobs queued by the loop thread itself: no lock and no wake-up, run before the next wait.
-    private var localJobs: [@Sendable () -> Void] = []
+    private var localJobs: [LoopJob] = []
+    /// The round of local jobs being run (double-buffered with `localJobs`, as `takenJobs`).
+    private var runningLocalJobs: [LoopJob] = []
     /// The loop thread's id, set when `run` starts (0 before); read from any thread.
     private let loopThread = Atomic<UInt>(0)
 
@@ -71,9 +76,18 @@ final class EventLoop: @unchecked Sendable {
     /// False, and the job dropped, once the loop has ended.
     @discardableResult
     func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
+        submit(.closure(job))
+    }
+
+    /// Whether the caller runs on this loop's thread (so it may touch the loop's state).
+    var isCurrentThread: Bool {
         // Relaxed suffices: only the loop thread itself can see its own id here.
         let loop = loopThread.load(ordering: .relaxed)
-        if loop != 0 && loop == UInt(pthread_self()) {
+        return loop != 0 && loop == UInt(pthread_self())
+    }
+
+    private func submit(_ job: LoopJob) -> Bool {
+        if isCurrentThread {
             localJobs.append(job)
             return true
         }
@@ -148,7 +162,7 @@ final class EventLoop: @unchecked Sendable {
             state.pending.removeAll()
             return taken
         }
-        for job in remaining { job() }
+        for job in remaining { job.run(on: self) }
         closeListener()
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
@@ -157,12 +171,12 @@ final class EventLoop: @unchecked Sendable {
 
     private func runJobs() {
         _ = CPosix_eventfd_drain(wakeFD)
-        let pending = jobs.withLock { state in
-            let taken = state.pending
-            state.pending.removeAll(keepingCapacity: true)
-            return taken
-        }
-        for job in pending { job() }
+        var taken = takenJobs
+        takenJobs = []
+        jobs.withLock { state in swap(&state.pending, &taken) }
+        for job in taken { job.run(on: self) }
+        taken.removeAll(keepingCapacity: true)
+        takenJobs = taken
     }
 
     /// Runs what the loop queued for itself, including what those jobs queue in turn (bounded
@@ -170,9 +184,9 @@ final class EventLoop: @unchecked Sendable {
     private func runLocalJobs(roundsMax: Int = 16) {
         var rounds = 0
         while !localJobs.isEmpty && rounds < roundsMax {
-            let pending = localJobs
-            localJobs.removeAll(keepingCapacity: true)
-            for job in pending { job() }
+            swap(&localJobs, &runningLocalJobs)
+            for job in runningLocalJobs { job.run(on: self) }
+            runningLocalJobs.removeAll(keepingCapacity: true)
             rounds += 1
         }
     }
@@ -309,10 +323,23 @@ final class EventLoop: @unchecked Sendable {
 extension EventLoop: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
-        let executor = asUnownedTaskExecutor()
-        if !execute({ unowned.runSynchronously(on: executor) }) {
+        if !submit(.task(unowned)) {
             // The loop has ended: the task goes on in the global pool.
             globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
+        }
+    }
+}
+
+/// Work queued on a loop. A task's job is kept as it is: wrapping it in a closure would cost
+/// an allocation for every resumption of every request's task.
+enum LoopJob: Sendable {
+    case closure(@Sendable () -> Void)
+    case task(UnownedJob)
+
+    func run(on loop: EventLoop) {
+        switch self {
+        case let .closure(body): body()
+        case let .task(job): job.runSynchronously(on: loop.asUnownedTaskExecutor())
         }
     }
 }

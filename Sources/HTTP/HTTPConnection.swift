@@ -224,8 +224,15 @@ final class HTTPConnection {
             observer?(RequestMetrics(
                 method: request.method, routePattern: context.routePattern, status: response.status.code,
                 durationNanoseconds: MonotonicClock.nanoseconds() &- start))
-            loop.execute {
+            // Normally the task runs on the loop already (its executor preference): answer now,
+            // without queueing one more job. Elsewhere (the loop ended, or an executor the
+            // handler chose) the loop is asked to do it.
+            if loop.isCurrentThread {
                 loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes, close: handlerCloses)
+            } else {
+                loop.execute {
+                    loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes, close: handlerCloses)
+                }
             }
         }
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An incremental HTTP/1.1 request parser with a limit on everything.
 ///
 /// Bytes go in with `append`, requests come out of `next()` in order (pipelining). The parser
@@ -137,40 +141,95 @@ public struct HTTPRequestParser {
 
     /// Advances `scan` to the end of the head; returns the index after its final CRLF.
     private mutating func scanHead() throws(HTTPParseError) -> Int? {
-        let cr: UInt8 = 0x0D, lf: UInt8 = 0x0A
-        while scan < buffer.count {
-            let byte = buffer[scan]
-            if byte == cr {
-                guard scan + 1 < buffer.count else { return nil }  // the next byte decides
-                if buffer[scan + 1] != lf { throw .badLineEnding }
-            } else if byte == lf {
-                guard scan > lineStart, buffer[scan - 1] == cr else { throw .badLineEnding }
-                let lineLength = scan - 1 - lineStart
-                if requestLineEnd == nil {
-                    if lineLength == 0 { throw .badRequestLine }
-                    requestLineEnd = scan - 1
-                } else if lineLength == 0 {
-                    scan += 1
-                    if let end = requestLineEnd,
-                        scan - (end + 2) > limits.headerBytesMax
-                    {
-                        throw .headerBytesTooLarge
-                    }
-                    return scan
-                } else {
-                    headerLineCount += 1
-                    if headerLineCount > limits.headerCountMax { throw .headerCountTooLarge }
-                }
-                lineStart = scan + 1
-            }
-            scan += 1
-            if let requestLineEnd {
-                if scan - (requestLineEnd + 2) > limits.headerBytesMax { throw .headerBytesTooLarge }
-            } else if scan - start > limits.requestLineBytesMax + 1 {  // +1: its CR
-                throw .requestLineTooLong
-            }
+        // The state is copied out and back: the loop reads the buffer through a pointer (no
+        // bounds check or reference count per byte), which `self` cannot be mutated under.
+        var cursor = HeadCursor(
+            start: start, scan: scan, lineStart: lineStart, requestLineEnd: requestLineEnd, headerLineCount: headerLineCount)
+        defer {
+            scan = cursor.scan
+            lineStart = cursor.lineStart
+            requestLineEnd = cursor.requestLineEnd
+            headerLineCount = cursor.headerLineCount
         }
-        return nil
+        let limits = self.limits
+        return try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) -> Int? in
+            try cursor.advance(over: bytes, limits: limits)
+        }
+    }
+
+    /// Where the search for the end of a head stands; see `scanHead`.
+    private struct HeadCursor {
+        let start: Int
+        var scan: Int
+        var lineStart: Int
+        var requestLineEnd: Int?
+        var headerLineCount: Int
+
+        init(start: Int, scan: Int, lineStart: Int, requestLineEnd: Int?, headerLineCount: Int) {
+            self.start = start
+            self.scan = scan
+            self.lineStart = lineStart
+            self.requestLineEnd = requestLineEnd
+            self.headerLineCount = headerLineCount
+        }
+
+        mutating func advance(over buffer: UnsafeBufferPointer<UInt8>, limits: Limits) throws(HTTPParseError) -> Int? {
+            let cr: UInt8 = 0x0D, lf: UInt8 = 0x0A
+            while scan < buffer.count {
+                // Only CR and LF need a decision; the bytes before the next one need only the
+                // limit, whose first failing index is known: jump there with memchr. The result
+                // is the byte-at-a-time one, error for error (the split tests hold it to that).
+                let event = Self.nextLineByte(in: buffer, from: scan)
+                let failingIndex = requestLineEnd.map { $0 + 2 + limits.headerBytesMax } ?? start + limits.requestLineBytesMax + 1
+                if failingIndex < event {
+                    scan = failingIndex + 1
+                    throw requestLineEnd == nil ? .requestLineTooLong : .headerBytesTooLarge
+                }
+                scan = event
+                guard scan < buffer.count else { return nil }
+                let byte = buffer[scan]
+                if byte == cr {
+                    guard scan + 1 < buffer.count else { return nil }  // the next byte decides
+                    if buffer[scan + 1] != lf { throw .badLineEnding }
+                } else {
+                    guard scan > lineStart, buffer[scan - 1] == cr else { throw .badLineEnding }
+                    let lineLength = scan - 1 - lineStart
+                    if requestLineEnd == nil {
+                        if lineLength == 0 { throw .badRequestLine }
+                        requestLineEnd = scan - 1
+                    } else if lineLength == 0 {
+                        scan += 1
+                        if let end = requestLineEnd,
+                            scan - (end + 2) > limits.headerBytesMax
+                        {
+                            throw .headerBytesTooLarge
+                        }
+                        return scan
+                    } else {
+                        headerLineCount += 1
+                        if headerLineCount > limits.headerCountMax { throw .headerCountTooLarge }
+                    }
+                    lineStart = scan + 1
+                }
+                scan += 1
+                if let requestLineEnd {
+                    if scan - (requestLineEnd + 2) > limits.headerBytesMax { throw .headerBytesTooLarge }
+                } else if scan - start > limits.requestLineBytesMax + 1 {  // +1: its CR
+                    throw .requestLineTooLong
+                }
+            }
+            return nil
+        }
+
+        /// The index of the first CR or LF at or after `from`, or the buffer's count.
+        private static func nextLineByte(in buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
+            guard let base = buffer.baseAddress, from < buffer.count else { return buffer.count }
+            let origin = UnsafeRawPointer(base + from)
+            var end = buffer.count
+            if let found = memchr(origin, 0x0A, end - from) { end = from + origin.distance(to: UnsafeRawPointer(found)) }
+            if end > from, let found = memchr(origin, 0x0D, end - from) { end = from + origin.distance(to: UnsafeRawPointer(found)) }
+            return end
+        }
     }
 
     private func parseHead(end: Int) throws(HTTPParseError) -> Head {
@@ -215,22 +274,28 @@ public struct HTTPRequestParser {
     /// Parses `name: value` lines between `from` and `to` (the CR of the final empty line).
     private func parseHeaderLines(from: Int, to: Int) throws(HTTPParseError) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        var lineStart = from
-        while lineStart < to {
-            var lineEnd = lineStart
-            while buffer[lineEnd] != 0x0D { lineEnd += 1 }
-            let line = buffer[lineStart..<lineEnd]
-            if let first = line.first, first == 0x20 || first == 0x09 { throw .obsoleteLineFolding }
-            guard let colon = line.firstIndex(of: 0x3A) else { throw .badHeaderName }
-            let name = line[..<colon]
-            guard !name.isEmpty, name.allSatisfy(Self.isTokenByte) else { throw .badHeaderName }
-            var value = line[(colon + 1)...]
-            while let f = value.first, f == 0x20 || f == 0x09 { value = value.dropFirst() }
-            while let l = value.last, l == 0x20 || l == 0x09 { value = value.dropLast() }
-            guard value.allSatisfy(Self.isFieldValueByte) else { throw .badHeaderValue }
-            headers.add(
-                name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
-            lineStart = lineEnd + 2
+        headers.reserveCapacity(headerLineCount)
+        try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) in
+            var lineStart = from
+            while lineStart < to {
+                var lineEnd = lineStart
+                while bytes[lineEnd] != 0x0D { lineEnd += 1 }
+                if lineEnd > lineStart, bytes[lineStart] == 0x20 || bytes[lineStart] == 0x09 { throw .obsoleteLineFolding }
+                var colon = lineStart
+                while colon < lineEnd && bytes[colon] != 0x3A { colon += 1 }
+                guard colon < lineEnd else { throw .badHeaderName }
+                guard colon > lineStart else { throw .badHeaderName }
+                for index in lineStart..<colon where !Self.isTokenByte(bytes[index]) { throw .badHeaderName }
+                var valueStart = colon + 1
+                var valueEnd = lineEnd
+                while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+                while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+                for index in valueStart..<valueEnd where !Self.isFieldValueByte(bytes[index]) { throw .badHeaderValue }
+                headers.add(
+                    name: String(decoding: UnsafeBufferPointer(rebasing: bytes[lineStart..<colon]), as: UTF8.self),
+                    value: String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self))
+                lineStart = lineEnd + 2
+            }
         }
         return headers
     }

@@ -47,6 +47,9 @@ public final class HTTPServer: Sendable {
     /// The bound port (useful with `port: 0`); 0 before `start()`.
     public var port: Int { state.withLock { $0.port } }
 
+    /// The running loops (tests drive their job queues directly).
+    var loops: [EventLoop] { state.withLock { $0.loops } }
+
     /// Open connections right now, across loops.
     public var connectionCount: Int { core.connectionCount.load(ordering: .relaxed) }
 
@@ -97,6 +100,9 @@ public final class HTTPServer: Sendable {
         }
         for (index, loop) in loops.enumerated() {
             let thread = Thread { [self] in
+                // Foundation names a Linux thread only when set from the thread itself; the
+                // name lets `top -H` and per-thread profiles tell the loops apart.
+                Thread.current.name = "http-loop-\(index)"
                 loop.run()
                 let last = state.withLock { state in
                     state.threadsRunning -= 1
@@ -104,7 +110,6 @@ public final class HTTPServer: Sendable {
                 }
                 if last { stopped.signal() }
             }
-            thread.name = "http-loop-\(index)"
             thread.start()
         }
         core.logger.info(

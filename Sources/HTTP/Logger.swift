@@ -35,16 +35,27 @@ public struct Logger: Sendable {
     /// Where finished lines go (each without its trailing newline).
     public struct Sink: Sendable {
         public let write: @Sendable (String) -> Void
+        /// The same as `write` for a line already in UTF-8 bytes, when the sink can take them
+        /// without a `String` made and copied per line (the buffered writer on a request path).
+        let writeBytes: (@Sendable ([UInt8]) -> Void)?
 
         public init(write: @escaping @Sendable (String) -> Void) {
             self.write = write
+            self.writeBytes = nil
+        }
+
+        init(write: @escaping @Sendable (String) -> Void, writeBytes: @escaping @Sendable ([UInt8]) -> Void) {
+            self.write = write
+            self.writeBytes = writeBytes
         }
 
         /// Lines gathered in memory and written to standard error by a background thread every
         /// `BufferedLogWriter.flushIntervalMilliseconds` (one `write(2)` for many lines), so a
         /// request's log line costs no system call on the event loop. Critical lines, and
         /// `Logger.flushStandardError()`, write through at once.
-        public static let bufferedStandardError = Sink { line in BufferedLogWriter.standardError.append(line) }
+        public static let bufferedStandardError = Sink(
+            write: { line in BufferedLogWriter.standardError.append(line) },
+            writeBytes: { line in BufferedLogWriter.standardError.append(bytes: line) })
 
         /// One `write(2)` per line, so lines from several threads do not interleave.
         public static let standardError = Sink { line in
@@ -98,22 +109,35 @@ public struct Logger: Sendable {
         line.append(contentsOf: #","msg":"#.utf8)
         JSONText.appendQuoted(message(), to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
-        // cannot be overwritten. Written without building a merged dictionary.
-        var keys = Array(metadata.keys)
-        if let extra { keys += extra.keys.filter { metadata[$0] == nil } }
-        let requestID = metadata["request.id"] == nil && extra?["request.id"] == nil ? Logger.currentRequestID : nil
-        if requestID != nil { keys.append("request.id") }
-        keys.sort()
-        for key in keys {
-            if key == "ts" || key == "level" || key == "label" || key == "msg" { continue }
-            let value = extra?[key] ?? metadata[key] ?? requestID ?? ""
+        // cannot be overwritten. Gathered in one array and sorted with the call's value first
+        // among equal keys, so no key is hashed: a log line per request is on the hot path.
+        var fields: [(key: String, value: String, fromCall: Bool)] = []
+        fields.reserveCapacity(metadata.count + (extra?.count ?? 0) + 1)
+        if let extra {
+            for field in extra { fields.append((key: field.key, value: field.value, fromCall: true)) }
+        }
+        for field in metadata { fields.append((key: field.key, value: field.value, fromCall: false)) }
+        if !fields.contains(where: { $0.key == "request.id" }), let requestID = Logger.currentRequestID {
+            fields.append((key: "request.id", value: requestID, fromCall: false))
+        }
+        fields.sort { $0.key != $1.key ? $0.key < $1.key : $0.fromCall && !$1.fromCall }
+        var previousKey: String?
+        for field in fields {
+            if field.key == previousKey { continue }
+            previousKey = field.key
+            if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
             line.append(UInt8(ascii: ","))
-            JSONText.appendQuoted(key, to: &line)
+            JSONText.appendQuoted(field.key, to: &line)
             line.append(UInt8(ascii: ":"))
-            JSONText.appendQuoted(value, to: &line)
+            JSONText.appendQuoted(field.value, to: &line)
         }
         line.append(UInt8(ascii: "}"))
-        sink.write(String(decoding: line, as: UTF8.self))
+        // The line is valid UTF-8 already (built from strings), so the bytes are the line.
+        if let writeBytes = sink.writeBytes {
+            writeBytes(line)
+        } else {
+            sink.write(String(decoding: line, as: UTF8.self))
+        }
         if level == .critical { Self.flushStandardError() }
     }
 
@@ -160,11 +184,25 @@ public struct Logger: Sendable {
     static func appendTimestamp(to out: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func digits(_ value: Int32, _ width: Int) {
-            var divisor: Int32 = 1
+        appendTimestamp(seconds: Int64(now.tv_sec), milliseconds: Int64(now.tv_nsec / 1_000_000), to: &out)
+    }
+
+    /// The civil date computed from the day number (H. Hinnant's `civil_from_days`), instead of
+    /// `gmtime_r` per log line.
+    static func appendTimestamp(seconds: Int64, milliseconds: Int64, to out: inout [UInt8]) {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
             for _ in 1..<width { divisor *= 10 }
             var rest = value
             while divisor > 0 {
@@ -173,13 +211,13 @@ public struct Logger: Sendable {
                 divisor /= 10
             }
         }
-        digits(parts.tm_year + 1900, 4); out.append(UInt8(ascii: "-"))
-        digits(parts.tm_mon + 1, 2); out.append(UInt8(ascii: "-"))
-        digits(parts.tm_mday, 2); out.append(UInt8(ascii: "T"))
-        digits(parts.tm_hour, 2); out.append(UInt8(ascii: ":"))
-        digits(parts.tm_min, 2); out.append(UInt8(ascii: ":"))
-        digits(parts.tm_sec, 2); out.append(UInt8(ascii: "."))
-        digits(Int32(now.tv_nsec / 1_000_000), 3); out.append(UInt8(ascii: "Z"))
+        digits(year, 4); out.append(UInt8(ascii: "-"))
+        digits(month, 2); out.append(UInt8(ascii: "-"))
+        digits(day, 2); out.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3_600, 2); out.append(UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2); out.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2); out.append(UInt8(ascii: "."))
+        digits(milliseconds, 3); out.append(UInt8(ascii: "Z"))
     }
 }
 
@@ -205,17 +243,23 @@ final class BufferedLogWriter: @unchecked Sendable {
     }
 
     func append(_ line: String) {
-        startIfNeeded()
         var line = line
-        line.withUTF8 { bytes in
-            lock.withLock { state in
-                if state.pending.count + bytes.count + 1 > Self.bytesMax {
-                    state.dropped += 1
-                    return
-                }
-                state.pending.append(contentsOf: bytes)
-                state.pending.append(UInt8(ascii: "\n"))
+        line.withUTF8 { append(buffer: UnsafeRawBufferPointer($0)) }
+    }
+
+    func append(bytes line: [UInt8]) {
+        line.withUnsafeBytes { append(buffer: $0) }
+    }
+
+    private func append(buffer bytes: UnsafeRawBufferPointer) {
+        startIfNeeded()
+        lock.withLock { state in
+            if state.pending.count + bytes.count + 1 > Self.bytesMax {
+                state.dropped += 1
+                return
             }
+            state.pending.append(contentsOf: bytes)
+            state.pending.append(UInt8(ascii: "\n"))
         }
     }
 

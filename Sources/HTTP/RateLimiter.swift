@@ -28,6 +28,8 @@ public final class RateLimiter: Sendable {
         /// Tokens scaled by 10^9, so refills by elapsed nanoseconds stay exact integers.
         var scaledTokens: Int64
         var updatedNanoseconds: UInt64
+        /// The caller's policy, looked up once when its bucket is made.
+        let policy: Policy
     }
 
     private static let scale: Int64 = 1_000_000_000
@@ -53,25 +55,35 @@ public final class RateLimiter: Sendable {
     }
 
     public func acquire(callerID: String) -> Decision {
-        let policy = policies[callerID] ?? defaultPolicy
         let now = clock()
         return buckets.withLock { buckets in
-            if buckets[callerID] == nil && buckets.count >= callersMax {
+            // A known caller's bucket is found and updated in place: one hash per request.
+            if let index = buckets.index(forKey: callerID) {
+                return Self.take(&buckets.values[index], now: now)
+            }
+            if buckets.count >= callersMax {
                 evictIdle(&buckets, now: now)
                 if buckets.count >= callersMax { return .limited(retryAfterSeconds: 1) }
             }
-            var bucket = buckets[callerID] ?? Bucket(scaledTokens: Int64(policy.burst) * Self.scale, updatedNanoseconds: now)
-            refill(&bucket, policy: policy, now: now)
-            defer { buckets[callerID] = bucket }
-            if bucket.scaledTokens >= Self.scale {
-                bucket.scaledTokens -= Self.scale
-                return .allowed
-            }
-            let missing = Self.scale - bucket.scaledTokens
-            let perSecond = Int64(policy.ratePerSecond) * Self.scale
-            let seconds = (missing + perSecond - 1) / perSecond
-            return .limited(retryAfterSeconds: max(1, Int(seconds)))
+            let policy = policies[callerID] ?? defaultPolicy
+            var bucket = Bucket(scaledTokens: Int64(policy.burst) * Self.scale, updatedNanoseconds: now, policy: policy)
+            let decision = Self.take(&bucket, now: now)
+            buckets[callerID] = bucket
+            return decision
         }
+    }
+
+    /// Refills `bucket` to `now`, then takes a token if there is one.
+    private static func take(_ bucket: inout Bucket, now: UInt64) -> Decision {
+        refill(&bucket, now: now)
+        if bucket.scaledTokens >= scale {
+            bucket.scaledTokens -= scale
+            return .allowed
+        }
+        let missing = scale - bucket.scaledTokens
+        let perSecond = Int64(bucket.policy.ratePerSecond) * scale
+        let seconds = (missing + perSecond - 1) / perSecond
+        return .limited(retryAfterSeconds: max(1, Int(seconds)))
     }
 
     /// Throws 429 `rate_limited` with `Retry-After` when `callerID` is over its rate.
@@ -83,7 +95,8 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    private func refill(_ bucket: inout Bucket, policy: Policy, now: UInt64) {
+    private static func refill(_ bucket: inout Bucket, now: UInt64) {
+        let policy = bucket.policy
         let capacity = Int64(policy.burst) * Self.scale
         let elapsed = now > bucket.updatedNanoseconds ? now - bucket.updatedNanoseconds : 0
         // Cap the elapsed time first so the product cannot overflow.
@@ -95,9 +108,8 @@ public final class RateLimiter: Sendable {
 
     private func evictIdle(_ buckets: inout [String: Bucket], now: UInt64) {
         for (caller, var bucket) in buckets {
-            let policy = policies[caller] ?? defaultPolicy
-            refill(&bucket, policy: policy, now: now)
-            if bucket.scaledTokens >= Int64(policy.burst) * Self.scale { buckets[caller] = nil }
+            Self.refill(&bucket, now: now)
+            if bucket.scaledTokens >= Int64(bucket.policy.burst) * Self.scale { buckets[caller] = nil }
         }
     }
 }

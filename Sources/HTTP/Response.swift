@@ -84,11 +84,16 @@ public struct Response: Sendable {
 
     /// Header text without CR or LF, so a value built from input cannot inject a header.
     private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
-        if !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
-            out.append(contentsOf: text.utf8)
-            return
+        var text = text
+        // Through the contiguous UTF-8 (no copy for native strings): iterating `utf8` decodes
+        // byte by byte, a cost paid for every header of every response.
+        text.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for byte in bytes { out.append(byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
         }
-        for byte in text.utf8 { out.append(byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
     }
 
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {

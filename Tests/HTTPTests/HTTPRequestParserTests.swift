@@ -94,6 +94,27 @@ private func randomRequest(_ rng: inout SeededGenerator) -> String {
         }
     }
 
+    /// Near-miss input (valid heads with line-ending and limit trouble mixed in, small limits):
+    /// the error and requests must not depend on how the bytes arrive.
+    @Test func nearMissInputGivesTheSameOutcomeWhateverTheSplit() {
+        let seed: UInt64 = 0x0D0A_0D0A
+        var rng = SeededGenerator(seed: seed)
+        let limits = HTTPRequestParser.Limits(requestLineBytesMax: 24, headerBytesMax: 40, headerCountMax: 4, bodyBytesMax: 8)
+        let fragments: [[UInt8]] = ["\r", "\n", "\r\n", "\r\n\r\n", "GET / HTTP/1.1", "GET /aaaaaaaaaaaa HTTP/1.1", "Host: a",
+                                    "X: bb", ":", " ", "a", "Content-Length: 2", "xy"].map { Array($0.utf8) }
+        for round in 0..<3_000 {
+            var input: [UInt8] = []
+            for _ in 0..<Int(1 + rng.next() % 14) { input += fragments[Int(rng.next() % UInt64(fragments.count))] }
+            let whole = parse(input, pieces: [], limits: limits)
+            let bytewise = parse(input, pieces: Array(repeating: 1, count: input.count), limits: limits)
+            let pieces = (0..<input.count).map { _ in Int(1 + rng.next() % 9) }
+            let split = parse(input, pieces: pieces, limits: limits)
+            #expect(whole == bytewise, "seed \(seed) round \(round) input \(input)")
+            #expect(whole == split, "seed \(seed) round \(round) input \(input) pieces \(pieces)")
+            if whole != bytewise || whole != split { return }
+        }
+    }
+
     @Test(arguments: [
         ("GET / HTTP/1.1\nHost: a\r\n\r\n", HTTPParseError.badLineEnding),
         ("GET / HTTP/1.1\r\nHost: a\n\r\n", .badLineEnding),
@@ -186,5 +207,34 @@ private func randomRequest(_ rng: inout SeededGenerator) -> String {
         #expect(request.body == Array("abcd".utf8))
         #expect(!parser.isReadingBody)
         #expect(parser.bufferedByteCount == 0)
+    }
+}
+
+/// Header names compare ASCII case-insensitively and byte for byte otherwise.
+@Suite struct HeaderNameTests {
+    @Test func namesEqualMatchesAnASCIICaseFoldingReference() {
+        let seed: UInt64 = 0x4E41_4D45
+        var generator = SeededGenerator(seed: seed)
+        let alphabet = Array("abcXYZ-_09é".unicodeScalars)
+        func asciiFolded(_ text: String) -> [UInt8] { text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...24, using: &generator)
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<length { scalars.append(alphabet[Int.random(in: 0..<alphabet.count, using: &generator)]) }
+            let a = String(scalars)
+            // b: a with random case flips of ASCII letters, sometimes one byte changed or cut short.
+            var b = String(String.UnicodeScalarView(a.unicodeScalars.map { scalar in
+                guard scalar.isASCII, Character(scalar).isLetter, Bool.random(using: &generator) else { return scalar }
+                return Character(scalar).isUppercase ? Unicode.Scalar(scalar.value | 0x20)! : Unicode.Scalar(scalar.value & ~0x20)!
+            }))
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0 where !b.isEmpty: b.removeLast()
+            case 1: b.append(alphabet[Int.random(in: 0..<alphabet.count, using: &generator)].description)
+            default: break
+            }
+            let expected = asciiFolded(a) == asciiFolded(b)
+            #expect(HTTPHeaders.namesEqual(a, b) == expected, "seed \(seed): \(a) vs \(b)")
+            if HTTPHeaders.namesEqual(a, b) != expected { return }
+        }
     }
 }

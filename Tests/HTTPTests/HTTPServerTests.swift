@@ -290,19 +290,22 @@ private func standardRoutes(_ router: inout Router) {
         let server = try startServer(routes: standardRoutes)
         let port = server.port
         let returned = DispatchSemaphore(value: 0)
+        // Ignored until the server's own handling is in place: a SIGTERM that arrives before
+        // it (a loaded machine can delay the thread) must not end the test process.
+        signal(SIGTERM, SIG_IGN)
         let thread = Thread {
             server.runUntilTerminated()
             returned.signal()
         }
         thread.start()
-        try await Task.sleep(nanoseconds: 100_000_000)  // the signal sources are installed
+        try await Task.sleep(nanoseconds: 100_000_000)
         #expect(returned.wait(timeout: .now()) == .timedOut)
-        kill(getpid(), SIGTERM)
         var ended = false
         let start = nowMilliseconds()
         while !ended && nowMilliseconds() - start < 3_000 {
-            ended = returned.wait(timeout: .now()) == .success
-            if !ended { try await Task.sleep(nanoseconds: 10_000_000) }
+            // Repeated: one sent before the signal source was installed is lost.
+            kill(getpid(), SIGTERM)
+            ended = returned.wait(timeout: .now() + .milliseconds(100)) == .success
         }
         #expect(ended)
         #expect(throws: RawClient.RawClientError.self) { _ = try RawClient(port: port) }
@@ -375,6 +378,88 @@ private func standardRoutes(_ router: inout Router) {
             #expect(before == loop, "the handler started off its loop thread")
             #expect(after == loop, "the handler resumed off its loop thread")
         }
+    }
+}
+
+/// The loop's job queue: what other threads, the loop itself and tasks preferring the loop
+/// queue all runs, once each, on the loop thread, in the order each thread queued it.
+@Suite struct EventLoopJobTests {
+    @Test func jobsFromManyThreadsRunOnceInOrderOnTheLoopThread() async throws {
+        let server = try startServer { router in
+            router.onSync(.GET, "/healthz") { _, _ in .text("ok") }
+        }
+        let loop = try #require(server.loops.first)
+        let threadsCount = 4
+        let jobsPerThread = 5_000
+        // Per submitting thread: the indices in the order they ran; plus follow-ups the jobs
+        // queued from the loop itself, and any job seen off the loop thread.
+        let ran = Mutex<[[Int]]>(Array(repeating: [], count: threadsCount))
+        let followUps = Atomic<Int>(0)
+        let offLoop = Atomic<Int>(0)
+        let group = DispatchGroup()
+        for thread in 0..<threadsCount {
+            group.enter()
+            Thread.detachNewThread {
+                for index in 0..<jobsPerThread {
+                    loop.execute {
+                        if !loop.isCurrentThread { offLoop.add(1, ordering: .relaxed) }
+                        ran.withLock { $0[thread].append(index) }
+                        if index % 10 == 0 {
+                            loop.execute { followUps.add(1, ordering: .relaxed) }
+                        }
+                    }
+                }
+                group.leave()
+            }
+        }
+        // Tasks on the loop resumed from other threads: their jobs take the same queue.
+        let resumed = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            for _ in 0..<200 {
+                tasks.addTask(executorPreference: loop) {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        Thread.detachNewThread { continuation.resume() }
+                    }
+                    return loop.isCurrentThread
+                }
+            }
+            var onLoop = 0
+            for try await wasOnLoop in tasks where wasOnLoop { onLoop += 1 }
+            return onLoop
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
+        // The last job of all: once it ran, everything queued before it (and its follow-ups) has.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute { loop.execute { continuation.resume() } }
+        }
+        await shutdownAsync(server)
+        #expect(resumed == 200)
+        #expect(offLoop.load(ordering: .relaxed) == 0)
+        #expect(followUps.load(ordering: .relaxed) == threadsCount * jobsPerThread / 10)
+        for (thread, indices) in ran.withLock({ $0 }).enumerated() {
+            #expect(indices == Array(0..<jobsPerThread), "thread \(thread)'s jobs ran out of order or not once each")
+        }
+    }
+
+    @Test func loopThreadsAreNamed() async throws {
+        let server = try startServer { router in
+            router.onSync(.GET, "/healthz") { _, _ in .text("ok") }
+        }
+        // A job run by each loop: its thread has named itself by then (before running the loop).
+        for loop in server.loops {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                loop.execute { continuation.resume() }
+            }
+        }
+        // Linux keeps each thread's name in /proc; the loops run until shutdown.
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        await shutdownAsync(server)
+        // Other suites may run servers at the same time: at least this server's two loops.
+        #expect(names.contains("http-loop-0"))
+        #expect(names.contains("http-loop-1"))
     }
 }
 

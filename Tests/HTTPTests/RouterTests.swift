@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Synchronization
 @testable import HTTP
@@ -247,6 +248,23 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         // Both buckets are in use (empty), so a third caller cannot get one.
         #expect(limiter.acquire(callerID: "c") != .allowed)
     }
+
+    @Test func refilledBucketsMakeRoomAndARecreatedBucketKeepsItsCallersPolicy() {
+        let clock = FakeClock()
+        let limiter = RateLimiter(
+            defaultPolicy: .init(ratePerSecond: 1, burst: 1), policies: ["platform": .init(ratePerSecond: 1, burst: 3)],
+            callersMax: 2, clock: { clock.nanoseconds.load(ordering: .relaxed) })
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "platform") == .allowed) }
+        #expect(limiter.acquire(callerID: "a") == .allowed)
+        #expect(limiter.acquire(callerID: "platform") != .allowed)
+        // Both refill completely: idle, so a new caller may take one's place.
+        clock.advance(milliseconds: 3_000)
+        #expect(limiter.acquire(callerID: "b") == .allowed)
+        #expect(limiter.acquire(callerID: "b") != .allowed)
+        // The platform's bucket was dropped as idle; made again, it has the platform's burst.
+        for _ in 0..<3 { #expect(limiter.acquire(callerID: "platform") == .allowed) }
+        #expect(limiter.acquire(callerID: "platform") != .allowed)
+    }
 }
 
 @Suite struct LoggerTests {
@@ -265,6 +283,63 @@ private func text(_ response: Response) -> String { String(decoding: response.bo
         #expect(!first.contains("request.id"))
         #expect(logs.all[1].contains(#""level":"warning""#))
         #expect(logs.all[1].contains(#""request.id":"req-42""#))
+    }
+
+    @Test func metadataIsMergedSortedAndTheCallsOwnValueWins() {
+        let logs = LogCapture()
+        var logger = logs.logger
+        logger[metadataKey: "partner.id"] = "from-logger"
+        logger[metadataKey: "zone"] = "eu"
+        logger[metadataKey: "msg"] = "cannot overwrite the message"
+        Logger.$currentRequestID.withValue("req-7") {
+            logger.info("applied", metadata: ["partner.id": "bank-a", "a.first": "1", "level": "nor the level"])
+            logger.info("given", metadata: ["request.id": "explicit"])
+        }
+        #expect(logs.all.count == 2)
+        let first = logs.all[0]
+        #expect(first.hasSuffix(
+            #","level":"info","label":"test","msg":"applied","a.first":"1","partner.id":"bank-a","request.id":"req-7","zone":"eu"}"#),
+            "\(first)")
+        #expect(logs.all[1].hasSuffix(#","msg":"given","partner.id":"from-logger","request.id":"explicit","zone":"eu"}"#), "\(logs.all[1])")
+    }
+
+    @Test func aByteSinkGetsExactlyTheLineAStringSinkGets() {
+        let strings = Mutex<[String]>([])
+        let bytes = Mutex<[[UInt8]]>([])
+        let stringLogger = Logger(label: "t\u{e9}st", sink: Logger.Sink { line in strings.withLock { $0.append(line) } })
+        let byteLogger = Logger(label: "t\u{e9}st", sink: Logger.Sink(
+            write: { _ in Issue.record("the byte path was not taken") },
+            writeBytes: { line in bytes.withLock { $0.append(line) } }))
+        for logger in [stringLogger, byteLogger] {
+            logger.info("caf\u{e9} \"quoted\"\n", metadata: ["k\u{1F600}": "v\t\u{0}", "b": "2"])
+        }
+        let line = strings.withLock { $0 }.first ?? ""
+        let byteLine = String(decoding: bytes.withLock { $0 }.first ?? [], as: UTF8.self)
+        // Timestamps may differ by a millisecond: compare what follows them.
+        func afterTimestamp(_ text: String) -> Substring { text.drop { $0 != "Z" } }
+        #expect(!line.isEmpty)
+        #expect(afterTimestamp(line) == afterTimestamp(byteLine))
+        #expect(line.hasSuffix(#","b":"2","k😀":"v\t\u0000"}"#), "\(line)")
+    }
+
+    @Test func timestampsMatchTheCLibrarysCalendar() {
+        let seed: UInt64 = 0x5EED_0001
+        var generator = SeededGenerator(seed: seed)
+        // Leap days, century rules and year ends, then random instants 1970–2199.
+        var instants: [Int64] = [0, 951_782_400, 951_868_799, 4_107_456_000, 4_102_444_799, 1_709_164_800, 1_735_689_599]
+        for _ in 0..<20_000 { instants.append(Int64.random(in: 0...7_258_118_399, using: &generator)) }
+        for seconds in instants {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%03d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                parts.tm_hour, parts.tm_min, parts.tm_sec, Int32(seconds % 1000))
+            var bytes: [UInt8] = []
+            Logger.appendTimestamp(seconds: seconds, milliseconds: seconds % 1000, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == expected + "Z", "seed \(seed), seconds \(seconds)")
+            if String(decoding: bytes, as: UTF8.self) != expected + "Z" { break }
+        }
     }
 
     @Test func requestIDSanity() {
