@@ -1,3 +1,4 @@
+import LendingCore
 import Testing
 @testable import Storage
 
@@ -22,21 +23,9 @@ import Testing
 /// Audit payloads and outbox messages are built as bytes; they must read exactly as the text
 /// they replaced (audit entries are compared by operators and chained by hash).
 @Suite struct TextBytesTests {
-    /// SplitMix64: a fixed seed makes a failure reproducible.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func decimalsMatchSwiftsOwn() {
         let seed: UInt64 = 20_261_121
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         var values: [Int64] = [0, 1, -1, 9, 10, 99, 100, Int64.max, Int64.min, 1_000_000_007]
         for _ in 0..<1_000 { values.append(Int64(bitPattern: random.next()) >> Int64(random.next() % 63)) }
         for value in values {
