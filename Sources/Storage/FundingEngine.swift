@@ -708,28 +708,14 @@ func loadLoan(_ db: Database, row: Int64? = nil, loanId: String? = nil) throws -
     return result
 }
 
-/// A JSON string literal (quotes, backslashes and control characters escaped).
+/// A JSON string literal (quotes, backslashes and control characters escaped), as
+/// `TextBytes.appendJSONString` writes it.
 func jsonString(_ text: String) -> String {
     // Ids and codes almost never need escaping: then the text goes between quotes as it is.
     if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
         return "\"" + text + "\""
     }
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
+    var quoted = TextBytes(capacity: text.utf8.count + 16)
+    quoted.appendJSONString(text)
+    return String(decoding: quoted.bytes, as: UTF8.self)
 }

@@ -192,7 +192,7 @@ enum StoreSchema {
     /// The state that changes while a loan is funded moves out of the wide `loan` and `tranche`
     /// rows into one narrow table keyed by (loan, tranche), the loan's own row at tranche 0. A
     /// confirmation used to rewrite two wide rows at random places (two pages each time); now it
-    /// rewrites two neighbouring narrow rows, usually on one page shared with hundreds of other
+    /// rewrites two neighbouring narrow rows, usually on one page shared with some fifty other
     /// loans, which cuts the WAL written per commit and what checkpoints copy. The terms that
     /// never change stay where they were, renamed `loan_terms` and `tranche_terms` (foreign keys
     /// follow the rename); `loan` and `tranche` become views with the old columns, so every
