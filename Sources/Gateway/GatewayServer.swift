@@ -77,7 +77,17 @@ public final class GatewayServer: Sendable {
                 ("jointlend_store_batch_size_mean", "Commands per committed transaction, on average since start.", "",
                  w.batches > 0 ? Double(w.commands) / Double(w.batches) : 0),
                 ("jointlend_store_writer_busy_seconds", "Time the writer spent applying and committing batches.", "", Double(w.busyNanoseconds) / 1e9),
+                ("jointlend_store_writer_cpu_seconds", "CPU time the writer thread spent applying and committing batches.", "", Double(w.cpuNanoseconds) / 1e9),
             ]
+            let syncs = store.syncerCounts
+            samples.append(("jointlend_store_wal_syncs", "WAL fsyncs made for pipelined group commits (each covers every batch committed before it).", "", Double(syncs.syncs)))
+            samples.append(("jointlend_store_wal_sync_seconds", "Wall time spent in WAL fsyncs.", "", Double(syncs.syncNanoseconds) / 1e9))
+            // Where a command's time goes, summed over commands; divided by
+            // jointlend_store_commands it is the mean per phase.
+            let phaseHelp = "Time commands spent per phase, summed over commands: queued for the writer, in the batch that applied and committed them, awaiting the WAL fsync."
+            samples.append(("jointlend_store_command_phase_seconds", phaseHelp, #"phase="queued""#, Double(w.queuedNanoseconds) / 1e9))
+            samples.append(("jointlend_store_command_phase_seconds", phaseHelp, #"phase="applying""#, Double(w.applyingNanoseconds) / 1e9))
+            samples.append(("jointlend_store_command_phase_seconds", phaseHelp, #"phase="awaiting_sync""#, Double(syncs.awaitingSyncNanoseconds) / 1e9))
             if let depth = try? store.outboxDepth() {
                 samples.append(("jointlend_outbox_depth", "Outbox messages waiting for delivery (pending or due for retry).", "", Double(depth)))
             }

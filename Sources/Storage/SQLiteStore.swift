@@ -73,17 +73,25 @@ public final class SQLiteStore: Store {
     /// Commands waiting for the writer.
     public var queuedCommandsCount: Int { writer.queuedCount }
 
-    /// Writer totals since open: batches, commands, and the writer's wall and CPU time in them.
-    public var writerStatistics: (batches: Int, commands: Int, busyNanoseconds: UInt64, cpuNanoseconds: UInt64) {
+    /// Writer totals since open: batches, commands, the writer's wall and CPU time in them, and,
+    /// summed over commands, the time spent queued and in the batch that applied each.
+    public var writerStatistics: (batches: Int, commands: Int, busyNanoseconds: UInt64, cpuNanoseconds: UInt64,
+                                  queuedNanoseconds: UInt64, applyingNanoseconds: UInt64) {
         let s = writer.currentStatistics
-        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds)
+        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds, s.queuedNanoseconds, s.applyingNanoseconds)
     }
 
     /// True once a WAL fsync has failed: the store refuses every command until reopened.
     public var hasFailedSync: Bool { writer.hasFailedSync }
 
-    /// WAL fsyncs the syncer made, and batches they answered (pipelined group commit).
-    public var syncerCounts: (syncs: Int, batches: Int) { writer.syncerCounts }
+    /// WAL fsyncs the syncer made, batches they answered, and the wall time spent in them
+    /// (pipelined group commit).
+    /// Also the wall time in fsyncs, and, summed over commands, the time from their batch's
+    /// commit to their answer.
+    public var syncerCounts: (syncs: Int, batches: Int, syncNanoseconds: UInt64, awaitingSyncNanoseconds: UInt64) {
+        let s = writer.syncerCounts
+        return (s.syncs, s.batches, s.syncNanoseconds, s.awaitingSyncNanoseconds)
+    }
 
     /// Batches the writer ran again with a savepoint per command (a command failed after writing).
     public var writerRedoneBatchesCount: Int { writer.currentStatistics.redoneBatches }

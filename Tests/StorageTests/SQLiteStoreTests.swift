@@ -519,6 +519,25 @@ final class Gate: @unchecked Sendable {
         #expect(store.syncerCounts.syncs > 0)
         #expect(try await store.verifyAudit() == nil)
     }
+
+    @Test func phaseTimesAccountForEveryCommand() async throws {
+        let store = try SQLiteStore(configuration: StoreFixture.configuration())
+        defer { store.close() }
+        let before = (writer: store.writerStatistics, syncer: store.syncerCounts)
+        for i in 0..<20 {
+            try await store.appendAudit(actor: "test", action: "phase.check", payload: Array("entry \(i)".utf8), now: StoreFixture.now)
+        }
+        let writer = store.writerStatistics
+        let syncer = store.syncerCounts
+        #expect(writer.commands - before.writer.commands >= 20)
+        // Each command is charged its whole batch's wall time, so the sum over commands is at
+        // least the writer's busy time; every answered command waited for a real fsync.
+        #expect(writer.applyingNanoseconds - before.writer.applyingNanoseconds >= writer.busyNanoseconds - before.writer.busyNanoseconds)
+        #expect(writer.busyNanoseconds > before.writer.busyNanoseconds)
+        #expect(syncer.syncNanoseconds > before.syncer.syncNanoseconds)
+        #expect(syncer.awaitingSyncNanoseconds - before.syncer.awaitingSyncNanoseconds >= syncer.syncNanoseconds - before.syncer.syncNanoseconds,
+                "each sync is awaited by at least one command for at least its own length")
+    }
 }
 
 
@@ -638,7 +657,7 @@ final class Gate: @unchecked Sendable {
         var marker: UInt8 = 0
         let job = RecordingJob()
         let refused = withUnsafeMutablePointer(to: &marker) { pointer in
-            syncer.submit([job], generation: 1, wal: UnsafeMutableRawPointer(pointer), onSynced: { _ in })
+            syncer.submit([job], generation: 1, wal: UnsafeMutableRawPointer(pointer), committedAtNanoseconds: 0, onSynced: { _ in })
         }
         #expect(refused == nil)
         #expect(job.done.wait(timeout: .now() + 5) == .success)
@@ -648,7 +667,7 @@ final class Gate: @unchecked Sendable {
         let later = RecordingJob()
         var again: UInt8 = 0
         let second = withUnsafeMutablePointer(to: &again) { pointer in
-            syncer.submit([later], generation: 2, wal: UnsafeMutableRawPointer(pointer), onSynced: { _ in })
+            syncer.submit([later], generation: 2, wal: UnsafeMutableRawPointer(pointer), committedAtNanoseconds: 0, onSynced: { _ in })
         }
         #expect(second != nil, "the syncer took more work after a failed fsync")
     }

@@ -25,6 +25,8 @@ final class DatabaseWriter: @unchecked Sendable {
     private var syncedGeneration: Int64 = 0
     private let condition = NSCondition()
     private var queue: [any WriteJob] = []
+    /// When each queued job arrived (monotonic nanoseconds), index for index with `queue`.
+    private var queuedAtNanoseconds: [UInt64] = []
     private var closing = false
     private var finished = false
     /// Commands per second drained, smoothed; feeds the `Retry-After` estimate.
@@ -60,6 +62,10 @@ final class DatabaseWriter: @unchecked Sendable {
         /// Batches run a second time, with a savepoint per command, because a command failed
         /// after changing rows.
         var redoneBatches = 0
+        /// Summed over commands: time from being queued to being taken into a batch.
+        var queuedNanoseconds: UInt64 = 0
+        /// Summed over commands: wall time of the batch that applied and committed each.
+        var applyingNanoseconds: UInt64 = 0
     }
 
     private var statistics = Statistics()
@@ -76,7 +82,7 @@ final class DatabaseWriter: @unchecked Sendable {
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
-    var syncerCounts: (syncs: Int, batches: Int) { syncer?.counts ?? (0, 0) }
+    var syncerCounts: WALSyncer.Statistics { syncer?.counts ?? WALSyncer.Statistics() }
     var hasFailedSync: Bool { syncer?.failed != nil }
 
     /// Commands waiting to be taken by the writer (for tests and metrics).
@@ -98,6 +104,7 @@ final class DatabaseWriter: @unchecked Sendable {
     private func enqueue(_ job: any WriteJob) -> StoreError? {
         // After a failed fsync nothing more is accepted: what is on disk is unknown until reopened.
         if let failure = syncer?.failed { return .database(failure) }
+        let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
         defer { condition.unlock() }
         if closing { return .closed }
@@ -106,6 +113,7 @@ final class DatabaseWriter: @unchecked Sendable {
             return .overloaded(retryAfterMilliseconds: Int(min(max(milliseconds.rounded(.up), 1), 30_000)))
         }
         queue.append(job)
+        queuedAtNanoseconds.append(now)
         if queue.count == 1 || queue.count == configuration.pipelinedBatchCommandsMin || queue.count == configuration.batchCommandsMax {
             condition.signal()
         }
@@ -142,6 +150,7 @@ final class DatabaseWriter: @unchecked Sendable {
             condition.lock()
             if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
             statistics.busyNanoseconds += elapsedNanoseconds
+            statistics.applyingNanoseconds += elapsedNanoseconds &* UInt64(batch.count)
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()
         }
@@ -171,6 +180,9 @@ final class DatabaseWriter: @unchecked Sendable {
         let count = min(queue.count, configuration.batchCommandsMax)
         let batch = Array(queue.prefix(count))
         queue.removeFirst(count)
+        let now = DispatchTime.now().uptimeNanoseconds
+        for queuedAt in queuedAtNanoseconds.prefix(count) { statistics.queuedNanoseconds &+= now &- min(queuedAt, now) }
+        queuedAtNanoseconds.removeFirst(count)
         return batch
     }
 
@@ -225,7 +237,7 @@ final class DatabaseWriter: @unchecked Sendable {
         condition.lock()
         submittedGeneration = max(submittedGeneration, generation)
         condition.unlock()
-        if let failure = syncer.submit(batch, generation: generation, wal: wal, onSynced: { [self] synced in
+        if let failure = syncer.submit(batch, generation: generation, wal: wal, committedAtNanoseconds: DispatchTime.now().uptimeNanoseconds, onSynced: { [self] synced in
             condition.lock()
             syncedGeneration = max(syncedGeneration, synced)
             condition.signal()

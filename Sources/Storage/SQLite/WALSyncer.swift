@@ -17,6 +17,7 @@ final class WALSyncer: @unchecked Sendable {
     private struct Item {
         var jobs: [any WriteJob]
         var generation: Int64
+        var committedAtNanoseconds: UInt64
         var wal: UnsafeMutableRawPointer
         var onSynced: @Sendable (Int64) -> Void
     }
@@ -32,7 +33,18 @@ final class WALSyncer: @unchecked Sendable {
     private var finished = false
     private(set) var failure: DatabaseError?
     private var fd: Int32 = -1
-    private var statistics = (syncs: 0, batches: 0)
+    private var statistics = Statistics()
+
+    /// Totals since start, for metrics and benchmarks.
+    struct Statistics: Sendable {
+        var syncs = 0
+        var batches = 0
+        /// Wall time spent in fsyncs.
+        var syncNanoseconds: UInt64 = 0
+        /// Summed over commands: time from their batch's commit to their answer (the fsync it
+        /// waited for, and any before it).
+        var awaitingSyncNanoseconds: UInt64 = 0
+    }
 
     init(walPath: String) {
         self.walPath = walPath
@@ -43,13 +55,13 @@ final class WALSyncer: @unchecked Sendable {
 
     /// Queues a committed batch; waits while too many are queued. Returns false, having
     /// answered nothing, if the syncer has failed (the caller then fails the jobs).
-    func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer,
+    func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer, committedAtNanoseconds: UInt64,
                 onSynced: @escaping @Sendable (Int64) -> Void) -> DatabaseError? {
         condition.lock()
         defer { condition.unlock() }
         while pending.count >= Self.batchesWaitingMax && failure == nil { condition.wait() }
         if let failure { return failure }
-        pending.append(Item(jobs: jobs, generation: generation, wal: wal, onSynced: onSynced))
+        pending.append(Item(jobs: jobs, generation: generation, committedAtNanoseconds: committedAtNanoseconds, wal: wal, onSynced: onSynced))
         condition.broadcast()
         return nil
     }
@@ -77,8 +89,8 @@ final class WALSyncer: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// fsyncs and batches answered, for benchmarks.
-    var counts: (syncs: Int, batches: Int) {
+    /// fsyncs, batches answered, and time spent.
+    var counts: Statistics {
         condition.lock()
         defer { condition.unlock() }
         return statistics
@@ -101,7 +113,9 @@ final class WALSyncer: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
 
+            let syncStarted = DispatchTime.now().uptimeNanoseconds
             let outcome = failedBefore ?? sync()
+            let syncElapsed = DispatchTime.now().uptimeNanoseconds - syncStarted
             if let outcome {
                 // Recorded before any job hears of it: whoever is answered with the error finds
                 // the store already refusing.
@@ -115,13 +129,18 @@ final class WALSyncer: @unchecked Sendable {
                 // Also after a failure: the writer must not wait for a sync that will not come.
                 last.onSynced(last.generation)
             }
+            var awaited: UInt64 = 0
+            let answeredAt = DispatchTime.now().uptimeNanoseconds
             for item in items {
+                awaited &+= (answeredAt &- min(item.committedAtNanoseconds, answeredAt)) &* UInt64(item.jobs.count)
                 for job in item.jobs { job.finish(batchError: outcome.map(StoreError.database)) }
             }
             condition.lock()
+            statistics.awaitingSyncNanoseconds &+= awaited
             inFlight = 0
             statistics.syncs += 1
             statistics.batches += items.count
+            statistics.syncNanoseconds += syncElapsed
             condition.broadcast()
             condition.unlock()
         }
