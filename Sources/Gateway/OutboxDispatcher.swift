@@ -84,6 +84,9 @@ public final class OutboxDispatcher: Sendable {
     let pendingCompletions = Mutex<[Int64]>([])
     /// Set by `stop()`: completions are written at once, as no further poll will write them.
     let stopping = Mutex(false)
+    /// With no platform webhook, platform messages are settled by the claim itself. Off, they
+    /// are dropped after the claim and completed like deliveries (the completion tests use it).
+    let dropsPlatformMessagesInClaim = Atomic<Bool>(true)
 
     public init(
         configuration: Configuration, store: SQLiteStore, contracts: [PartnerContract], platformKeyId: String, platformSecret: [UInt8],
@@ -172,11 +175,20 @@ public final class OutboxDispatcher: Sendable {
         guard room > 0 else { return 0 }
         do {
             guard try store.hasDueOutbox(now: now) else { return 0 }
-            let messages = try await store.claimDueOutbox(now: now, limit: room)
+            // With no platform webhook a platform message is dropped: the claim marks it sent
+            // (no lease, no completion command), and it is counted below per type as `process`
+            // would count it.
+            let dropping: Set<String> = platformEndpoint == nil && dropsPlatformMessagesInClaim.load(ordering: .relaxed)
+                ? [configuration.platformDestination] : []
+            let messages = try await store.claimDueOutbox(now: now, limit: room, droppingDestinations: dropping)
             var dropped: [String: Int] = [:]
-            for m in messages where inMemory.withLock({ $0.insert(m.id).inserted }) {
-                // With no platform webhook a platform message is dropped: no task, no decoding,
-                // counted below per type as `process` would count it.
+            for m in messages {
+                if m.state == .sent {
+                    dropped[Self.platformMessageType(m.payload) ?? "unknown", default: 0] += 1
+                    continue
+                }
+                guard inMemory.withLock({ $0.insert(m.id).inserted }) else { continue }
+                // No task and no decoding for a dropped message (when the claim did not settle it).
                 if platformEndpoint == nil, m.destination == configuration.platformDestination, let type = Self.platformMessageType(m.payload) {
                     dropped[type, default: 0] += 1
                     await completeLater(m.id)

@@ -65,7 +65,11 @@ enum Outbox {
         return context.db.lastInsertedRowID
     }
 
-    static func claimDue(_ context: WriteContext, now: Int64, limit: Int, policy: OutboxPolicy) throws -> [OutboxMessage] {
+    /// Due messages, leased. Those for one of `droppingDestinations` (nowhere to deliver to) are
+    /// marked sent instead, as a delivery would mark them, and returned with state `.sent`: one
+    /// write each and no completion command later.
+    static func claimDue(_ context: WriteContext, now: Int64, limit: Int, policy: OutboxPolicy,
+                         droppingDestinations: Set<String> = []) throws -> [OutboxMessage] {
         let db = context.db
         let due = try db.cachedStatement("""
             SELECT id, destination, payload, attempts, next_attempt_at, state FROM outbox
@@ -74,14 +78,24 @@ enum Outbox {
             OutboxMessage(id: $0.int64(0), destination: $0.text(1), payload: $0.blob(2), attempts: $0.int(3),
                           nextAttemptAt: $0.int64(4), state: OutboxMessage.State(rawValue: $0.int64(5)) ?? .pending)
         }
+        var claimed = due
         let lease = try db.cachedStatement(static: "UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
-        for message in due {
+        for index in claimed.indices {
+            if !droppingDestinations.isEmpty && droppingDestinations.contains(claimed[index].destination) {
+                let drop = try db.cachedStatement(static: "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?")
+                drop.reset()
+                drop.bind(claimed[index].id, at: 1)
+                try drop.step()
+                claimed[index].state = .sent
+                claimed[index].attempts += 1
+                continue
+            }
             lease.reset()
             lease.bind(now + policy.claimLeaseSeconds, at: 1)
-            lease.bind(message.id, at: 2)
+            lease.bind(claimed[index].id, at: 2)
             try lease.step()
         }
-        return due
+        return claimed
     }
 
     /// Completions one `complete(_:ids:)` command may carry, so one command cannot hold the

@@ -133,8 +133,15 @@ public final class SQLiteStore: Store {
     }
 
     public func claimDueOutbox(now: Int64, limit: Int) async throws -> [OutboxMessage] {
+        try await claimDueOutbox(now: now, limit: limit, droppingDestinations: [])
+    }
+
+    /// As `claimDueOutbox(now:limit:)`, except that a due message for one of
+    /// `droppingDestinations` (a destination with nowhere to deliver to) is marked sent in the
+    /// same command and returned with state `.sent`: no lease, and no completion to write later.
+    public func claimDueOutbox(now: Int64, limit: Int, droppingDestinations: Set<String>) async throws -> [OutboxMessage] {
         let policy = configuration.outbox
-        return try await writer.write { try Outbox.claimDue($0, now: now, limit: limit, policy: policy) }
+        return try await writer.write { try Outbox.claimDue($0, now: now, limit: limit, policy: policy, droppingDestinations: droppingDestinations) }
     }
 
     public func markOutboxSent(id: Int64) async throws {

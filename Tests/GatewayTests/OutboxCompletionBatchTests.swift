@@ -7,6 +7,8 @@ import Storage
 
 /// The dispatcher writes the completions of delivered messages (those with no follow-up) as one
 /// store command per poll, or as soon as `completionBatchMax` wait, instead of one each.
+/// Platform messages with no webhook stand in for delivered messages here, so the claim is told
+/// not to settle them itself.
 @Suite struct OutboxCompletionBatchTests {
     static let now: Int64 = 1_763_700_000
 
@@ -31,12 +33,15 @@ import Storage
         return ids
     }
 
-    static func makeDispatcher(_ store: SQLiteStore, completionBatchMax: Int) throws -> OutboxDispatcher {
+    static func makeDispatcher(_ store: SQLiteStore, completionBatchMax: Int, dropsInClaim: Bool = false) throws -> OutboxDispatcher {
         var configuration = OutboxDispatcher.Configuration()
         configuration.completionBatchMax = completionBatchMax
         configuration.jitterSeed = 1
-        return try OutboxDispatcher(configuration: configuration, store: store, contracts: [], platformKeyId: "k", platformSecret: Array(repeating: 7, count: 32),
-                                    clock: { now }, logger: HTTP.Logger(label: "test", logLevel: .critical))
+        let dispatcher = try OutboxDispatcher(configuration: configuration, store: store, contracts: [], platformKeyId: "k",
+                                              platformSecret: Array(repeating: 7, count: 32), clock: { now },
+                                              logger: HTTP.Logger(label: "test", logLevel: .critical))
+        dispatcher.dropsPlatformMessagesInClaim.store(dropsInClaim, ordering: .relaxed)
+        return dispatcher
     }
 
     static func waitUntil(_ condition: () -> Bool) async -> Bool {
@@ -113,15 +118,53 @@ import Storage
 /// With no platform webhook, platform messages are dropped straight from the claim (no task
 /// and no decoding each) and counted per type exactly as a delivery would count them.
 @Suite struct PlatformDropTests {
-    @Test func droppedPlatformMessagesAreCountedPerTypeAndCompleted() async throws {
-        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
-        defer { store.close() }
+    /// Three `loan.funded` and two `loan.unfunded` platform messages.
+    static func enqueueFundedAndUnfunded(_ store: SQLiteStore) async throws -> [Int64] {
         var ids = try await OutboxCompletionBatchTests.enqueueNotifications(store, 3)
         for n in 0..<2 {
             ids.append(try await store.enqueueOutbox(destination: "platform",
                                                      payload: Array("{\"type\":\"loan.unfunded\",\"loanId\":\"U-\(n)\",\"reason\":\"deadline_passed\"}".utf8),
                                                      notBefore: OutboxCompletionBatchTests.now))
         }
+        return ids
+    }
+
+    @Test func theClaimSettlesPlatformMessagesInOneCommand() async throws {
+        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
+        defer { store.close() }
+        let ids = try await Self.enqueueFundedAndUnfunded(store)
+        // A partner message beside them is leased as usual (its partner is unknown here, so it
+        // is not delivered; it stays open).
+        let partner = try await store.enqueueOutbox(destination: "partner:bank-z", payload: Array(#"{"type":"funding.request"}"#.utf8),
+                                                    notBefore: OutboxCompletionBatchTests.now)
+        let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000, dropsInClaim: true)
+        let commandsBefore = store.writerStatistics.commands
+        #expect(await dispatcher.runOnce() == 6)
+        // The platform messages: sent by the claim, one attempt each, nothing held in memory and
+        // no completion left to write.
+        for id in ids {
+            let message = try #require(try await store.outboxMessage(id: id))
+            #expect(message.state == .sent && message.attempts == 1, "message \(id)")
+        }
+        #expect(dispatcher.completionsPending == 0)
+        #expect(store.writerStatistics.commands - commandsBefore == 1, "one claim, no completion command")
+        let text = dispatcher.metrics.render()
+        for (type, count) in [("loan.funded", 3), ("loan.unfunded", 2)] {
+            for result in ["dropped", "done"] {
+                let line = "jointlend_outbox_deliveries_total{destination=\"platform\",type=\"\(type)\",result=\"\(result)\"} \(count)"
+                #expect(text.contains(line), "missing: \(line)")
+            }
+        }
+        #expect(try await store.outboxMessage(id: partner)?.state != .sent)
+        // A later claim returns none of the settled messages.
+        let later = try await store.claimDueOutbox(now: OutboxCompletionBatchTests.now + 10_000, limit: 100)
+        #expect(Set(later.map(\.id)).isDisjoint(with: ids))
+    }
+
+    @Test func droppedPlatformMessagesAreCountedPerTypeAndCompleted() async throws {
+        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
+        defer { store.close() }
+        let ids = try await Self.enqueueFundedAndUnfunded(store)
         // Not a platform message the store writes: judged the ordinary way (unreadable → dead).
         let odd = try await store.enqueueOutbox(destination: "platform", payload: Array("{\"loanId\":\"X\"}".utf8), notBefore: OutboxCompletionBatchTests.now)
         let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000)
