@@ -507,6 +507,28 @@ final class Gate: @unchecked Sendable {
         #expect(try await store.verifyAudit() == nil)
     }
 
+    @Test(arguments: [1, 2])
+    func concurrentCommandsAreAllAnsweredDurably(walSyncThreads: Int) async throws {
+        var configuration = StoreFixture.configuration()
+        configuration.walSyncThreads = walSyncThreads
+        let store = try SQLiteStore(configuration: configuration)
+        defer { store.close() }
+        let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    try await store.appendAudit(actor: "test", action: "sync.many", payload: Array("entry \(i)".utf8), now: StoreFixture.now)
+                    return 1
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(answered == 400)
+        let counts = store.syncerCounts
+        // Every batch that wrote went through a syncer and was answered after an fsync.
+        #expect(counts.syncs > 0 && counts.batches >= counts.syncs)
+        #expect(try await store.verifyAudit() == nil)
+    }
+
     @Test func storeAnswersOnlyDurableCommitsThroughTheSyncer() async throws {
         let store = try SQLiteStore(configuration: StoreFixture.configuration())
         defer { store.close() }
@@ -651,8 +673,9 @@ final class Gate: @unchecked Sendable {
         }
     }
 
-    @Test func aFailedSyncFailsItsBatchAndRefusesTheNext() throws {
-        let syncer = WALSyncer(walPath: "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/db-wal")
+    @Test(arguments: [1, 2])
+    func aFailedSyncFailsItsBatchAndRefusesTheNext(threads: Int) throws {
+        let syncer = WALSyncer(walPath: "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/db-wal", threads: threads)
         defer { syncer.close() }
         var marker: UInt8 = 0
         let job = RecordingJob()

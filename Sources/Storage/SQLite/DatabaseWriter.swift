@@ -17,6 +17,7 @@ final class DatabaseWriter: @unchecked Sendable {
         /// See `StoreConfiguration`; pipelining needs the coalescing VFS on the write connection.
         var pipelinesSync: Bool
         var pipelinedBatchCommandsMin: Int
+        var walSyncThreads = 1
     }
 
     private let configuration: Configuration
@@ -40,7 +41,7 @@ final class DatabaseWriter: @unchecked Sendable {
         self.context = context
         self.configuration = configuration
         if configuration.pipelinesSync && context.db.usesCoalescingVFS, let walPath = context.db.walPath {
-            self.syncer = WALSyncer(walPath: walPath)
+            self.syncer = WALSyncer(walPath: walPath, threads: configuration.walSyncThreads)
         } else {
             self.syncer = nil
         }
@@ -106,17 +107,21 @@ final class DatabaseWriter: @unchecked Sendable {
         if let failure = syncer?.failed { return .database(failure) }
         let now = DispatchTime.now().uptimeNanoseconds
         condition.lock()
-        defer { condition.unlock() }
-        if closing { return .closed }
+        if closing {
+            condition.unlock()
+            return .closed
+        }
         if queue.count >= configuration.queueCommandsMax {
             let milliseconds = Double(queue.count) / max(drainRatePerSecond, 1) * 1_000
+            condition.unlock()
             return .overloaded(retryAfterMilliseconds: Int(min(max(milliseconds.rounded(.up), 1), 30_000)))
         }
         queue.append(job)
         queuedAtNanoseconds.append(now)
-        if queue.count == 1 || queue.count == configuration.pipelinedBatchCommandsMin || queue.count == configuration.batchCommandsMax {
-            condition.signal()
-        }
+        let wakes = queue.count == 1 || queue.count == configuration.pipelinedBatchCommandsMin || queue.count == configuration.batchCommandsMax
+        condition.unlock()
+        // After unlocking, so the writer does not wake only to wait for this thread's lock.
+        if wakes { condition.signal() }
         return nil
     }
 

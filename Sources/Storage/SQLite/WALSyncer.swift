@@ -1,6 +1,7 @@
 import CSQLite
 import CSQLiteVFS
 import Foundation
+import Synchronization
 
 /// The second stage of pipelined group commit. The writer commits a batch with its WAL sync
 /// deferred (see `CSQLiteVFS_setDeferredCommitSync`): the frames are in the kernel, not yet on
@@ -8,12 +9,17 @@ import Foundation
 /// one `fdatasync` for every batch that arrived meanwhile — and only then answers their jobs.
 /// So no answer precedes durability, and the writer never sits idle in an fsync.
 ///
+/// With more than one thread, a batch handed over while an fsync is in flight is synced at once
+/// by another thread. `fdatasync` writes and waits for every dirty or in-flight page of the file
+/// and then flushes the device, so whichever fsync ends covers every batch committed before it
+/// began; generations are marked synced by maximum, never backwards.
+///
 /// An fsync that fails leaves it unknown what reached the disk (and Linux may not report the
 /// loss again), so the syncer fails those jobs and every later one: the store must be reopened,
 /// which replays what the WAL really holds.
 final class WALSyncer: @unchecked Sendable {
-    // @unchecked: `pending`, `failure` and `closing` are guarded by `condition`; `fd` is touched
-    // by the syncer thread only.
+    // @unchecked: `pending`, `failure`, `closing` and the counters are guarded by `condition`;
+    // each thread has its own descriptor.
     private struct Item {
         var jobs: [any WriteJob]
         var generation: Int64
@@ -30,9 +36,10 @@ final class WALSyncer: @unchecked Sendable {
     private var pending: [Item] = []
     private var inFlight = 0
     private var closing = false
-    private var finished = false
+    private var threadsRunning: Int
     private(set) var failure: DatabaseError?
-    private var fd: Int32 = -1
+    /// Set once `failure` is: every command's enqueue asks, and must not take the lock to.
+    private let hasFailed = Atomic<Bool>(false)
     private var statistics = Statistics()
 
     /// Totals since start, for metrics and benchmarks.
@@ -46,11 +53,14 @@ final class WALSyncer: @unchecked Sendable {
         var awaitingSyncNanoseconds: UInt64 = 0
     }
 
-    init(walPath: String) {
+    init(walPath: String, threads: Int = 1) {
         self.walPath = walPath
-        let thread = Thread { self.run() }
-        thread.name = "jointlend.store.syncer"
-        thread.start()
+        threadsRunning = max(1, threads)
+        for _ in 0..<threadsRunning {
+            let thread = Thread { self.run() }
+            thread.name = "jointlend.store.syncer"
+            thread.start()
+        }
     }
 
     /// Queues a committed batch; waits while too many are queued. Returns false, having
@@ -58,16 +68,22 @@ final class WALSyncer: @unchecked Sendable {
     func submit(_ jobs: [any WriteJob], generation: Int64, wal: UnsafeMutableRawPointer, committedAtNanoseconds: UInt64,
                 onSynced: @escaping @Sendable (Int64) -> Void) -> DatabaseError? {
         condition.lock()
-        defer { condition.unlock() }
         while pending.count >= Self.batchesWaitingMax && failure == nil { condition.wait() }
-        if let failure { return failure }
+        if let failure {
+            condition.unlock()
+            return failure
+        }
         pending.append(Item(jobs: jobs, generation: generation, committedAtNanoseconds: committedAtNanoseconds, wal: wal, onSynced: onSynced))
+        condition.unlock()
+        // After unlocking: a syncer woken while the writer still held the lock would only block
+        // on it again.
         condition.broadcast()
         return nil
     }
 
     /// The failure, if an fsync has failed; nil while sound.
     var failed: DatabaseError? {
+        guard hasFailed.load(ordering: .acquiring) else { return nil }
         condition.lock()
         defer { condition.unlock() }
         return failure
@@ -85,7 +101,7 @@ final class WALSyncer: @unchecked Sendable {
         condition.lock()
         closing = true
         condition.broadcast()
-        while !finished { condition.wait() }
+        while threadsRunning > 0 { condition.wait() }
         condition.unlock()
     }
 
@@ -97,30 +113,32 @@ final class WALSyncer: @unchecked Sendable {
     }
 
     private func run() {
+        var fd: Int32 = -1
         while true {
             condition.lock()
             while pending.isEmpty && !closing { condition.wait() }
             if pending.isEmpty && closing {
-                finished = true
+                threadsRunning -= 1
                 condition.broadcast()
                 condition.unlock()
                 break
             }
             let items = pending
             pending.removeAll(keepingCapacity: true)
-            inFlight = items.count
+            inFlight += items.count
             let failedBefore = failure
             condition.broadcast()
             condition.unlock()
 
             let syncStarted = DispatchTime.now().uptimeNanoseconds
-            let outcome = failedBefore ?? sync()
+            let outcome = failedBefore ?? sync(&fd)
             let syncElapsed = DispatchTime.now().uptimeNanoseconds - syncStarted
             if let outcome {
                 // Recorded before any job hears of it: whoever is answered with the error finds
                 // the store already refusing.
                 condition.lock()
                 if failure == nil { failure = outcome }
+                hasFailed.store(true, ordering: .releasing)
                 condition.unlock()
             }
             if let last = items.last {
@@ -137,7 +155,7 @@ final class WALSyncer: @unchecked Sendable {
             }
             condition.lock()
             statistics.awaitingSyncNanoseconds &+= awaited
-            inFlight = 0
+            inFlight -= items.count
             statistics.syncs += 1
             statistics.batches += items.count
             statistics.syncNanoseconds += syncElapsed
@@ -149,7 +167,7 @@ final class WALSyncer: @unchecked Sendable {
 
     /// One fdatasync of the WAL through this thread's own descriptor: it covers every write
     /// any descriptor of the file made before it.
-    private func sync() -> DatabaseError? {
+    private func sync(_ fd: inout Int32) -> DatabaseError? {
         if fd < 0 {
             fd = open(walPath, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
