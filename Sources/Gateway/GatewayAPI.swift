@@ -232,7 +232,7 @@ public final class GatewayAPI: Sendable {
         try checkStatedFacts(decoded.stated, confirmation, partner: partner)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
         partner.confirmations(confirmation.outcome).increment()
-        ctx.logger.info("confirmation applied", metadata: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
+        ctx.logger.info("confirmation applied", fields: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
         var ack = JSONObjectBytes()
         ack.string("serial", confirmation.serial)
         ack.number("trancheId", result.trancheId)

@@ -80,24 +80,68 @@ public struct Logger: Sendable {
 
     public let label: String
     public var logLevel: Level
-    public var metadata: Metadata
+    /// The logger's metadata. `request.id` is kept apart from the rest, so the per-request
+    /// copy `RequestContext.logger` makes sets a field instead of building a dictionary.
+    public var metadata: Metadata {
+        get {
+            guard let requestIDMetadata else { return otherMetadata }
+            var all = otherMetadata
+            all[Self.requestIDKey] = requestIDMetadata
+            return all
+        }
+        set {
+            var rest = newValue
+            requestIDMetadata = rest.removeValue(forKey: Self.requestIDKey)
+            otherMetadata = rest
+        }
+    }
     public let sink: Sink
+    private var otherMetadata: Metadata
+    private var requestIDMetadata: String?
+
+    static let requestIDKey = "request.id"
 
     public init(label: String, logLevel: Level = .info, metadata: Metadata = [:], sink: Sink = .bufferedStandardError) {
         self.label = label
         self.logLevel = logLevel
-        self.metadata = metadata
         self.sink = sink
+        var rest = metadata
+        requestIDMetadata = rest.removeValue(forKey: Self.requestIDKey)
+        otherMetadata = rest
     }
 
     public subscript(metadataKey key: String) -> String? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        get { key == Self.requestIDKey ? requestIDMetadata : otherMetadata[key] }
+        set {
+            if key == Self.requestIDKey {
+                requestIDMetadata = newValue
+            } else {
+                otherMetadata[key] = newValue
+            }
+        }
     }
 
     public func log(level: Level, _ message: @autoclosure () -> String, metadata extra: @autoclosure () -> Metadata? = nil) {
         guard level >= logLevel else { return }
-        let extra = extra()
+        write(level: level, message: message(), extra: extra() ?? [:])
+    }
+
+    /// The same record as `log(level:_:metadata:)` with the call's metadata as pairs, for
+    /// lines logged per request: a pair literal is one small array, where a `Metadata` literal
+    /// hashes every key. Should a key repeat, its first value wins.
+    public func log(level: Level, _ message: @autoclosure () -> String, fields: KeyValuePairs<String, String>) {
+        guard level >= logLevel else { return }
+        write(level: level, message: message(), extra: fields)
+    }
+
+    /// One field of a record being written; `rank` orders equal keys: the call's own (0)
+    /// before the logger's (1) before the request id in scope (2). The first of a key is kept.
+    private typealias Field = (key: String, value: String, rank: UInt8)
+
+    /// Above this many fields the general sort is used instead of insertion sort on the stack.
+    private static let fieldsInlineMax = 16
+
+    private func write<Extra: Collection>(level: Level, message: String, extra: Extra) where Extra.Element == (key: String, value: String) {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         line.append(contentsOf: #"{"ts":""#.utf8)
@@ -105,31 +149,46 @@ public struct Logger: Sendable {
         line.append(contentsOf: #"","level":""#.utf8)
         line.append(contentsOf: level.description.utf8)
         line.append(contentsOf: #"","label":"#.utf8)
-        JSONText.appendQuoted(label, to: &line)
+        Self.appendQuoted(label, to: &line)
         line.append(contentsOf: #","msg":"#.utf8)
-        JSONText.appendQuoted(message(), to: &line)
+        Self.appendQuoted(message, to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
-        // cannot be overwritten. Gathered in one array and sorted with the call's value first
-        // among equal keys, so no key is hashed: a log line per request is on the hot path.
-        var fields: [(key: String, value: String, fromCall: Bool)] = []
-        fields.reserveCapacity(metadata.count + (extra?.count ?? 0) + 1)
-        if let extra {
-            for field in extra { fields.append((key: field.key, value: field.value, fromCall: true)) }
-        }
-        for field in metadata { fields.append((key: field.key, value: field.value, fromCall: false)) }
-        if !fields.contains(where: { $0.key == "request.id" }), let requestID = Logger.currentRequestID {
-            fields.append((key: "request.id", value: requestID, fromCall: false))
-        }
-        fields.sort { $0.key != $1.key ? $0.key < $1.key : $0.fromCall && !$1.fromCall }
-        var previousKey: String?
-        for field in fields {
-            if field.key == previousKey { continue }
-            previousKey = field.key
-            if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
-            line.append(UInt8(ascii: ","))
-            JSONText.appendQuoted(field.key, to: &line)
-            line.append(UInt8(ascii: ":"))
-            JSONText.appendQuoted(field.value, to: &line)
+        // cannot be overwritten. A log line per request is on the hot path: no key is hashed,
+        // and for the usual handful of fields nothing is allocated to order them.
+        let requestID = extra.contains(where: { $0.key == Self.requestIDKey }) ? nil : requestIDMetadata ?? Logger.currentRequestID
+        let count = extra.count + otherMetadata.count + (requestID == nil ? 0 : 1)
+        if count <= Self.fieldsInlineMax {
+            withUnsafeTemporaryAllocation(of: Field.self, capacity: max(count, 1)) { fields in
+                guard let base = fields.baseAddress else { return }
+                var filled = 0
+                func insert(_ field: Field) {
+                    // Insertion sort, stable: equal keys stay in rank order, repeats in call order.
+                    var i = filled
+                    while i > 0, base[i - 1].key > field.key || (base[i - 1].rank > field.rank && base[i - 1].key == field.key) {
+                        i -= 1
+                    }
+                    if i < filled { (base + i + 1).moveInitialize(from: base + i, count: filled - i) }
+                    (base + i).initialize(to: field)
+                    filled += 1
+                }
+                for field in extra { insert((field.key, field.value, 0)) }
+                for field in otherMetadata { insert((field.key, field.value, 1)) }
+                if let requestID { insert((Self.requestIDKey, requestID, 2)) }
+                Self.appendFields(UnsafeBufferPointer(start: base, count: filled), to: &line)
+                base.deinitialize(count: filled)
+            }
+        } else {
+            var fields: [Field] = []
+            fields.reserveCapacity(count)
+            for field in extra { fields.append((field.key, field.value, 0)) }
+            for field in otherMetadata { fields.append((field.key, field.value, 1)) }
+            if let requestID { fields.append((Self.requestIDKey, requestID, 2)) }
+            // Stable, as the insertion sort is: repeats keep call order.
+            let ordered = fields.enumerated().sorted { a, b in
+                a.element.key != b.element.key ? a.element.key < b.element.key
+                    : a.element.rank != b.element.rank ? a.element.rank < b.element.rank : a.offset < b.offset
+            }.map(\.element)
+            ordered.withUnsafeBufferPointer { Self.appendFields($0, to: &line) }
         }
         line.append(UInt8(ascii: "}"))
         // The line is valid UTF-8 already (built from strings), so the bytes are the line.
@@ -139,6 +198,35 @@ public struct Logger: Sendable {
             sink.write(String(decoding: line, as: UTF8.self))
         }
         if level == .critical { Self.flushStandardError() }
+    }
+
+    /// Appends `,"key":"value"` per field in the given (sorted) order, the first of each key only.
+    private static func appendFields(_ fields: UnsafeBufferPointer<Field>, to line: inout [UInt8]) {
+        var previous: Int?
+        for index in fields.indices {
+            let field = fields[index]
+            if let previous, fields[previous].key == field.key { continue }
+            previous = index
+            if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
+            line.append(UInt8(ascii: ","))
+            appendQuoted(field.key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            appendQuoted(field.value, to: &line)
+        }
+    }
+
+    /// `JSONText.appendQuoted`, with one copy for the usual string that needs no escape.
+    @inline(__always)
+    static func appendQuoted(_ text: String, to line: inout [UInt8]) {
+        var text = text
+        let clean = text.withUTF8 { bytes in
+            for byte in bytes where JSONText.needsEscape(byte) { return false }
+            line.append(UInt8(ascii: "\""))
+            line.append(contentsOf: bytes)
+            line.append(UInt8(ascii: "\""))
+            return true
+        }
+        if !clean { JSONText.appendQuoted(text, to: &line) }
     }
 
     /// Writes out what the buffered standard-error sink holds (at exit, and after critical lines).
@@ -156,6 +244,10 @@ public struct Logger: Sendable {
 
     public func info(_ message: @autoclosure () -> String, metadata: @autoclosure () -> Metadata? = nil) {
         log(level: .info, message(), metadata: metadata())
+    }
+
+    public func info(_ message: @autoclosure () -> String, fields: KeyValuePairs<String, String>) {
+        log(level: .info, message(), fields: fields)
     }
 
     public func notice(_ message: @autoclosure () -> String, metadata: @autoclosure () -> Metadata? = nil) {
