@@ -70,7 +70,8 @@ public struct PartnerVerifier: Sendable {
         method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: [UInt8]
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
-        let header = try AuthorizationHeader(parsing: value)
+        // `header(_:in:)` has checked the value's length and bytes already.
+        let header = try AuthorizationHeader(parsing: value, trustedPrintable: true)
         guard header.tokenIs(authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
