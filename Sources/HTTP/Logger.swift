@@ -17,7 +17,10 @@ public struct Logger: Sendable {
 
         public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
 
-        public var description: String {
+        public var description: String { String(describing: name) }
+
+        /// The name as it appears in a line.
+        var name: StaticString {
             switch self {
             case .trace: "trace"
             case .debug: "debug"
@@ -144,13 +147,13 @@ public struct Logger: Sendable {
     private func write<Extra: Collection>(level: Level, message: String, extra: Extra) where Extra.Element == (key: String, value: String) {
         var line: [UInt8] = []
         line.reserveCapacity(256)
-        line.append(contentsOf: #"{"ts":""#.utf8)
+        Self.append(#"{"ts":""#, to: &line)
         Self.appendTimestamp(to: &line)
-        line.append(contentsOf: #"","level":""#.utf8)
-        line.append(contentsOf: level.description.utf8)
-        line.append(contentsOf: #"","label":"#.utf8)
+        Self.append(#"","level":""#, to: &line)
+        Self.append(level.name, to: &line)
+        Self.append(#"","label":"#, to: &line)
         Self.appendQuoted(label, to: &line)
-        line.append(contentsOf: #","msg":"#.utf8)
+        Self.append(#","msg":"#, to: &line)
         Self.appendQuoted(message, to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
         // cannot be overwritten. A log line per request is on the hot path: no key is hashed,
@@ -215,12 +218,21 @@ public struct Logger: Sendable {
         }
     }
 
+    /// Static text is copied whole; `append(contentsOf: text.utf8)` goes byte by byte.
+    @inline(__always)
+    static func append(_ text: StaticString, to line: inout [UInt8]) {
+        line.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// `JSONText.appendQuoted`, with one copy for the usual string that needs no escape.
     @inline(__always)
     static func appendQuoted(_ text: String, to line: inout [UInt8]) {
         var text = text
         let clean = text.withUTF8 { bytes in
-            for byte in bytes where JSONText.needsEscape(byte) { return false }
+            // No early exit: the check folds into a flag the compiler can vectorize.
+            var escapes: UInt8 = 0
+            for byte in bytes { escapes |= JSONText.needsEscape(byte) ? 1 : 0 }
+            guard escapes == 0 else { return false }
             line.append(UInt8(ascii: "\""))
             line.append(contentsOf: bytes)
             line.append(UInt8(ascii: "\""))
@@ -276,8 +288,48 @@ public struct Logger: Sendable {
     static func appendTimestamp(to out: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        appendTimestamp(seconds: Int64(now.tv_sec), milliseconds: Int64(now.tv_nsec / 1_000_000), to: &out)
+        appendCachedTimestamp(seconds: Int64(now.tv_sec), milliseconds: Int(now.tv_nsec / 1_000_000), to: &out)
     }
+
+    /// `appendTimestamp(seconds:milliseconds:to:)` with the text up to the seconds' point kept
+    /// for the second it names: lines logged in the same second compute no calendar date.
+    static func appendCachedTimestamp(seconds: Int64, milliseconds: Int, to out: inout [UInt8]) {
+        var cached = timestampPrefix.withLock { $0 }
+        if cached.seconds != seconds {
+            var text: [UInt8] = []
+            text.reserveCapacity(32)
+            appendTimestamp(seconds: seconds, milliseconds: Int64(0), to: &text)
+            // A year past 9999 makes a longer text: not cached, written as computed.
+            guard text.count == TimestampPrefix.count + 4 else {
+                out.append(contentsOf: text.prefix(text.count - 4))
+                appendMilliseconds(milliseconds, to: &out)
+                return
+            }
+            withUnsafeMutableBytes(of: &cached.bytes) { $0.copyBytes(from: text.prefix(TimestampPrefix.count)) }
+            cached.seconds = seconds
+            timestampPrefix.withLock { $0 = cached }
+        }
+        withUnsafeBytes(of: cached.bytes) { out.append(contentsOf: $0.prefix(TimestampPrefix.count)) }
+        appendMilliseconds(milliseconds, to: &out)
+    }
+
+    /// `123Z`.
+    private static func appendMilliseconds(_ milliseconds: Int, to out: inout [UInt8]) {
+        let ms = min(max(milliseconds, 0), 999)
+        out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: ms / 100))
+        out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: ms / 10 % 10))
+        out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: ms % 10))
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// `2026-01-31T12:00:00.` for the second `seconds`, shared by every thread that logs.
+    private struct TimestampPrefix {
+        static let count = 20
+        var seconds: Int64 = .min
+        var bytes: (UInt64, UInt64, UInt32) = (0, 0, 0)
+    }
+
+    private static let timestampPrefix = Mutex(TimestampPrefix())
 
     /// The civil date computed from the day number (H. Hinnant's `civil_from_days`), instead of
     /// `gmtime_r` per log line.

@@ -8,22 +8,24 @@ struct AuthorizationHeader {
     static let parametersMax = 16
     static let fieldName = "Authorization"
 
-    /// Where one `name="value"` lies in `text`, as UTF-8 offsets (below `valueBytesMax`, so
-    /// 16 bits each): the spans live inline, and parsing a header allocates nothing.
+    /// Where one `name="value"` lies in `text`: four UTF-8 offsets (below `valueBytesMax`, so
+    /// 16 bits each) packed in a `UInt64`, 16 of them in one SIMD value — inline and trivially
+    /// copied, so parsing a header allocates nothing.
     private struct Span {
-        var nameStart: UInt16 = 0
-        var nameEnd: UInt16 = 0
-        var valueStart: UInt16 = 0
-        var valueEnd: UInt16 = 0
-        var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
-        var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
+        let packed: UInt64
+        init(name: Range<Int>, value: Range<Int>) {
+            packed = UInt64(name.lowerBound) | UInt64(name.upperBound) << 16 | UInt64(value.lowerBound) << 32 | UInt64(value.upperBound) << 48
+        }
+        init(packed: UInt64) { self.packed = packed }
+        var name: Range<Int> { Int(packed & 0xFFFF)..<Int(packed >> 16 & 0xFFFF) }
+        var value: Range<Int> { Int(packed >> 32 & 0xFFFF)..<Int(packed >> 48) }
     }
 
     /// The header as received, its UTF-8 contiguous: read in place, never copied.
     private let text: String
     private let tokenEnd: Int
-    private var spans = InlineArray<16, Span>(repeating: Span())
-    private var count = 0
+    private let spans: SIMD16<UInt64>
+    private let count: Int
 
     /// `trustedPrintable`: the caller has already checked that `value` is printable ASCII and
     /// within `valueBytesMax` (`PartnerVerifier.header`), so the scan is not repeated.
@@ -31,7 +33,7 @@ struct AuthorizationHeader {
         var text = value
         text.makeContiguousUTF8()
         guard text.utf8.count <= Self.valueBytesMax else { throw .headerMalformed(field: Self.fieldName) }
-        let parsed: Result<(Int, InlineArray<16, Span>, Int), SigningError> = text.withUTF8 { bytes in
+        let parsed: Result<(Int, SIMD16<UInt64>, Int), SigningError> = text.withUTF8 { bytes in
             Result { () throws(SigningError) in try Self.parse(bytes, checkPrintable: !trustedPrintable) }
         }
         (tokenEnd, spans, count) = try parsed.get()
@@ -40,7 +42,7 @@ struct AuthorizationHeader {
 
     private static func parse(
         _ bytes: UnsafeBufferPointer<UInt8>, checkPrintable: Bool
-    ) throws(SigningError) -> (Int, InlineArray<16, Span>, Int) {
+    ) throws(SigningError) -> (Int, SIMD16<UInt64>, Int) {
         // Printable ASCII only: rejects control characters, and non-UTF-8 input that arrived
         // repaired as U+FFFD.
         guard !checkPrintable || SigningSyntax.isPrintableASCII(bytes) else { throw .headerMalformed(field: fieldName) }
@@ -48,7 +50,7 @@ struct AuthorizationHeader {
         var space = 0
         while space < end, bytes[space] != UInt8(ascii: " ") { space += 1 }
         guard space > 0, space < end else { throw .headerMalformed(field: fieldName) }
-        var spans = InlineArray<16, Span>(repeating: Span())
+        var spans = SIMD16<UInt64>()
         var count = 0
         func skipSpaces(_ start: Int) -> Int {
             var i = start
@@ -68,10 +70,10 @@ struct AuthorizationHeader {
             let valueStart = i
             while i < end, bytes[i] != UInt8(ascii: "\"") { i += 1 }
             guard i < end else { throw .headerMalformed(field: fieldName) }
-            for k in 0..<count where equal(bytes, spans[k].name, nameStart..<nameEnd) {
+            for k in 0..<count where equal(bytes, Span(packed: spans[k]).name, nameStart..<nameEnd) {
                 throw .headerMalformed(field: field(bytes, nameStart..<nameEnd) + " repeated")
             }
-            spans[count] = Span(nameStart: UInt16(nameStart), nameEnd: UInt16(nameEnd), valueStart: UInt16(valueStart), valueEnd: UInt16(i))
+            spans[count] = Span(name: nameStart..<nameEnd, value: valueStart..<i).packed
             count += 1
             i = skipSpaces(i + 1)
             if i < end {
@@ -90,6 +92,13 @@ struct AuthorizationHeader {
         return true
     }
 
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ a: Range<Int>, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == other.count else { return false }
+        for k in 0..<a.count where bytes[a.lowerBound + k] != other[k] { return false }
+        return true
+    }
+
     /// Names a parameter in an error; a long, attacker-chosen name is not echoed.
     private static func field(_ bytes: UnsafeBufferPointer<UInt8>, _ name: Range<Int>) -> String {
         name.count <= 32 ? fieldName + "." + String(decoding: UnsafeBufferPointer(rebasing: bytes[name]), as: UTF8.self) : fieldName + ".<parameter>"
@@ -105,7 +114,7 @@ struct AuthorizationHeader {
     func tokenIs(_ token: String) -> Bool {
         var token = token
         return token.withUTF8 { wanted in
-            withUTF8 { all in wanted.count == tokenEnd && UnsafeBufferPointer(rebasing: all[0..<tokenEnd]).elementsEqual(wanted) }
+            withUTF8 { all in Self.equal(all, 0..<tokenEnd, wanted) }
         }
     }
 
@@ -120,9 +129,8 @@ struct AuthorizationHeader {
         return name.withUTF8 { wanted in
             withUTF8 { all in
                 for k in 0..<count {
-                    let span = spans[k]
-                    guard Int(span.nameEnd - span.nameStart) == wanted.count else { continue }
-                    if UnsafeBufferPointer(rebasing: all[span.name]).elementsEqual(wanted) { return span.value }
+                    let span = Span(packed: spans[k])
+                    if Self.equal(all, span.name, wanted) { return span.value }
                 }
                 return nil
             }

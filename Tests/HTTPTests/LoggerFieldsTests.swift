@@ -91,4 +91,26 @@ import Testing
         logs.logger.info("quote \" here", fields: ["k\n": "tab\there", "plain": "caf\u{e9}"])
         #expect(logs.all.first?.hasSuffix(#""msg":"quote \" here","k\n":"tab\there","plain":"café"}"#) == true, "\(logs.all)")
     }
+
+    /// The per-second cache gives what the full computation gives, when the second repeats,
+    /// moves on, or jumps back (another thread's clock, a test's).
+    @Test func cachedTimestampsMatchComputedOnes() {
+        let seed: UInt64 = 0x5EED_7113
+        var generator = SeededGenerator(seed: seed)
+        var seconds: Int64 = 1_763_700_000
+        for _ in 0..<5_000 {
+            switch generator.next() % 4 {
+            case 0: break
+            case 1: seconds += 1
+            case 2: seconds = Int64.random(in: 0...7_258_118_399, using: &generator)
+            default: seconds -= Int64(generator.next() % 100_000)
+            }
+            let milliseconds = Int(generator.next() % 1_000)
+            var cached: [UInt8] = []
+            var computed: [UInt8] = []
+            Logger.appendCachedTimestamp(seconds: seconds, milliseconds: milliseconds, to: &cached)
+            Logger.appendTimestamp(seconds: seconds, milliseconds: Int64(milliseconds), to: &computed)
+            #expect(cached == computed, "seed \(seed), seconds \(seconds), ms \(milliseconds)")
+        }
+    }
 }
