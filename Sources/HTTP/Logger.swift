@@ -207,15 +207,22 @@ public struct Logger: Sendable {
     private static func appendFields(_ fields: UnsafeBufferPointer<Field>, to line: inout [UInt8]) {
         var previous: Int?
         for index in fields.indices {
-            let field = fields[index]
-            if let previous, fields[previous].key == field.key { continue }
+            let key = fields[index].key
+            let keyBytes = key.utf8.count
+            // Lengths first: most keys differ in length from the previous and from the record's own.
+            if let previous, fields[previous].key.utf8.count == keyBytes, fields[previous].key == key { continue }
             previous = index
-            if field.key == "ts" || field.key == "level" || field.key == "label" || field.key == "msg" { continue }
+            if keyBytes <= 5, isRecordKey(key) { continue }
             line.append(UInt8(ascii: ","))
-            appendQuoted(field.key, to: &line)
+            appendQuoted(key, to: &line)
             line.append(UInt8(ascii: ":"))
-            appendQuoted(field.value, to: &line)
+            appendQuoted(fields[index].value, to: &line)
         }
+    }
+
+    /// Keys the record owns: metadata cannot overwrite them.
+    private static func isRecordKey(_ key: String) -> Bool {
+        key == "ts" || key == "level" || key == "label" || key == "msg"
     }
 
     /// Static text is copied whole; `append(contentsOf: text.utf8)` goes byte by byte.
@@ -227,8 +234,7 @@ public struct Logger: Sendable {
     /// `JSONText.appendQuoted`, with one copy for the usual string that needs no escape.
     @inline(__always)
     static func appendQuoted(_ text: String, to line: inout [UInt8]) {
-        var text = text
-        let clean = text.withUTF8 { bytes in
+        let clean = text.utf8.withContiguousStorageIfAvailable { bytes in
             // No early exit: the check folds into a flag the compiler can vectorize.
             var escapes: UInt8 = 0
             for byte in bytes { escapes |= JSONText.needsEscape(byte) ? 1 : 0 }
@@ -238,7 +244,7 @@ public struct Logger: Sendable {
             line.append(UInt8(ascii: "\""))
             return true
         }
-        if !clean { JSONText.appendQuoted(text, to: &line) }
+        if clean != true { JSONText.appendQuoted(text, to: &line) }
     }
 
     /// Writes out what the buffered standard-error sink holds (at exit, and after critical lines).

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A parsed `Authorization: TOKEN name="value",name="value"` header, as `jl1` and
 /// `wechatpay-v3` use. Parsing is bounded and total: any input returns a value or throws
 /// `headerMalformed` naming the header, never crashes. It works on the UTF-8 bytes with integer
@@ -47,8 +51,7 @@ struct AuthorizationHeader {
         // repaired as U+FFFD.
         guard !checkPrintable || SigningSyntax.isPrintableASCII(bytes) else { throw .headerMalformed(field: fieldName) }
         let end = bytes.count
-        var space = 0
-        while space < end, bytes[space] != UInt8(ascii: " ") { space += 1 }
+        let space = index(of: UInt8(ascii: " "), in: bytes, from: 0)
         guard space > 0, space < end else { throw .headerMalformed(field: fieldName) }
         var spans = SIMD16<UInt64>()
         var count = 0
@@ -68,7 +71,7 @@ struct AuthorizationHeader {
             guard i < end, bytes[i] == UInt8(ascii: "\"") else { throw .headerMalformed(field: field(bytes, nameStart..<nameEnd)) }
             i += 1
             let valueStart = i
-            while i < end, bytes[i] != UInt8(ascii: "\"") { i += 1 }
+            i = index(of: UInt8(ascii: "\""), in: bytes, from: i)
             guard i < end else { throw .headerMalformed(field: fieldName) }
             for k in 0..<count where equal(bytes, Span(packed: spans[k]).name, nameStart..<nameEnd) {
                 throw .headerMalformed(field: field(bytes, nameStart..<nameEnd) + " repeated")
@@ -83,6 +86,16 @@ struct AuthorizationHeader {
             }
         }
         return (space, spans, count)
+    }
+
+    /// Where `byte` first occurs at or after `start`, else `bytes.count` (`memchr` scans a
+    /// quoted value many bytes at a time).
+    @inline(__always)
+    private static func index(of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        guard start < bytes.count, let base = bytes.baseAddress, let found = memchr(base + start, Int32(byte), bytes.count - start) else {
+            return bytes.count
+        }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
     }
 
     @inline(__always)
@@ -120,21 +133,25 @@ struct AuthorizationHeader {
 
     /// The value of parameter `name`, nil if absent.
     func value(_ name: String) -> String? {
-        range(of: name).map { range in withUTF8 { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) } }
+        withUTF8 { all in
+            Self.range(of: name, spans: spans, count: count, in: all).map { String(decoding: UnsafeBufferPointer(rebasing: all[$0]), as: UTF8.self) }
+        }
     }
 
     /// Where the value of parameter `name` lies in the header, nil if absent.
     func range(of name: String) -> Range<Int>? {
-        var name = name
-        return name.withUTF8 { wanted in
-            withUTF8 { all in
-                for k in 0..<count {
-                    let span = Span(packed: spans[k])
-                    if Self.equal(all, span.name, wanted) { return span.value }
-                }
-                return nil
+        withUTF8 { all in Self.range(of: name, spans: spans, count: count, in: all) }
+    }
+
+    private static func range(of name: String, spans: SIMD16<UInt64>, count: Int, in all: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        // The names asked for are the formats' own constants: contiguous, read in place.
+        name.utf8.withContiguousStorageIfAvailable { wanted in
+            for k in 0..<count {
+                let span = Span(packed: spans[k])
+                if equal(all, span.name, wanted) { return span.value }
             }
-        }
+            return nil
+        } ?? nil
     }
 
     /// Runs `body` over the bytes of a value found by `range(of:)`.
