@@ -41,15 +41,23 @@ public struct Logger: Sendable {
         /// The same as `write` for a line already in UTF-8 bytes, when the sink can take them
         /// without a `String` made and copied per line (the buffered writer on a request path).
         let writeBytes: (@Sendable ([UInt8]) -> Void)?
+        /// The same again for a line the logger assembled on its stack, for a sink that copies
+        /// what it keeps: no array is made per line at all.
+        let writeBuffer: (@Sendable (UnsafeRawBufferPointer) -> Void)?
 
         public init(write: @escaping @Sendable (String) -> Void) {
             self.write = write
             self.writeBytes = nil
+            self.writeBuffer = nil
         }
 
-        init(write: @escaping @Sendable (String) -> Void, writeBytes: @escaping @Sendable ([UInt8]) -> Void) {
+        init(
+            write: @escaping @Sendable (String) -> Void, writeBytes: @escaping @Sendable ([UInt8]) -> Void,
+            writeBuffer: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+        ) {
             self.write = write
             self.writeBytes = writeBytes
+            self.writeBuffer = writeBuffer
         }
 
         /// Lines gathered in memory and written to standard error by a background thread every
@@ -58,7 +66,8 @@ public struct Logger: Sendable {
         /// `Logger.flushStandardError()`, write through at once.
         public static let bufferedStandardError = Sink(
             write: { line in BufferedLogWriter.standardError.append(line) },
-            writeBytes: { line in BufferedLogWriter.standardError.append(bytes: line) })
+            writeBytes: { line in BufferedLogWriter.standardError.append(bytes: line) },
+            writeBuffer: { line in BufferedLogWriter.standardError.append(buffer: line) })
 
         /// One `write(2)` per line, so lines from several threads do not interleave.
         public static let standardError = Sink { line in
@@ -145,16 +154,6 @@ public struct Logger: Sendable {
     private static let fieldsInlineMax = 16
 
     private func write<Extra: Collection>(level: Level, message: String, extra: Extra) where Extra.Element == (key: String, value: String) {
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        Self.append(#"{"ts":""#, to: &line)
-        Self.appendTimestamp(to: &line)
-        Self.append(#"","level":""#, to: &line)
-        Self.append(level.name, to: &line)
-        Self.append(#"","label":"#, to: &line)
-        Self.appendQuoted(label, to: &line)
-        Self.append(#","msg":"#, to: &line)
-        Self.appendQuoted(message, to: &line)
         // Metadata keys sorted, the call's own winning over the logger's; keys the record owns
         // cannot be overwritten. A log line per request is on the hot path: no key is hashed,
         // and for the usual handful of fields nothing is allocated to order them.
@@ -177,7 +176,7 @@ public struct Logger: Sendable {
                 for field in extra { insert((field.key, field.value, 0)) }
                 for field in otherMetadata { insert((field.key, field.value, 1)) }
                 if let requestID { insert((Self.requestIDKey, requestID, 2)) }
-                Self.appendFields(UnsafeBufferPointer(start: base, count: filled), to: &line)
+                emit(level: level, message: message, fields: UnsafeBufferPointer(start: base, count: filled))
                 base.deinitialize(count: filled)
             }
         } else {
@@ -191,20 +190,57 @@ public struct Logger: Sendable {
                 a.element.key != b.element.key ? a.element.key < b.element.key
                     : a.element.rank != b.element.rank ? a.element.rank < b.element.rank : a.offset < b.offset
             }.map(\.element)
-            ordered.withUnsafeBufferPointer { Self.appendFields($0, to: &line) }
-        }
-        line.append(UInt8(ascii: "}"))
-        // The line is valid UTF-8 already (built from strings), so the bytes are the line.
-        if let writeBytes = sink.writeBytes {
-            writeBytes(line)
-        } else {
-            sink.write(String(decoding: line, as: UTF8.self))
+            ordered.withUnsafeBufferPointer { emit(level: level, message: message, fields: $0) }
         }
         if level == .critical { Self.flushStandardError() }
     }
 
+    /// Lines up to this long are assembled on the stack; longer ones in an array.
+    static let stackLineBytes = 1_024
+
+    /// Renders the line and hands it to the sink.
+    private func emit(level: Level, message: String, fields: UnsafeBufferPointer<Field>) {
+        let written = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.stackLineBytes) { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            var line = StackLogLine(base: base, capacity: buffer.count)
+            render(level: level, message: message, fields: fields, into: &line)
+            guard !line.overflowed else { return false }
+            deliver(UnsafeRawBufferPointer(start: base, count: line.count))
+            return true
+        }
+        guard !written else { return }
+        var line: [UInt8] = []
+        line.reserveCapacity(2 * Self.stackLineBytes)
+        render(level: level, message: message, fields: fields, into: &line)
+        line.withUnsafeBytes { deliver($0) }
+    }
+
+    private func deliver(_ line: UnsafeRawBufferPointer) {
+        // The line is valid UTF-8 already (built from strings), so the bytes are the line.
+        if let writeBuffer = sink.writeBuffer {
+            writeBuffer(line)
+        } else if let writeBytes = sink.writeBytes {
+            writeBytes(Array(line))
+        } else {
+            sink.write(String(decoding: line, as: UTF8.self))
+        }
+    }
+
+    private func render<Out: LogLineOutput>(level: Level, message: String, fields: UnsafeBufferPointer<Field>, into line: inout Out) {
+        Self.append(#"{"ts":""#, to: &line)
+        Self.appendTimestamp(to: &line)
+        Self.append(#"","level":""#, to: &line)
+        Self.append(level.name, to: &line)
+        Self.append(#"","label":"#, to: &line)
+        Self.appendQuoted(label, to: &line)
+        Self.append(#","msg":"#, to: &line)
+        Self.appendQuoted(message, to: &line)
+        Self.appendFields(fields, to: &line)
+        line.append(UInt8(ascii: "}"))
+    }
+
     /// Appends `,"key":"value"` per field in the given (sorted) order, the first of each key only.
-    private static func appendFields(_ fields: UnsafeBufferPointer<Field>, to line: inout [UInt8]) {
+    private static func appendFields<Out: LogLineOutput>(_ fields: UnsafeBufferPointer<Field>, to line: inout Out) {
         var previous: Int?
         for index in fields.indices {
             let key = fields[index].key
@@ -227,13 +263,13 @@ public struct Logger: Sendable {
 
     /// Static text is copied whole; `append(contentsOf: text.utf8)` goes byte by byte.
     @inline(__always)
-    static func append(_ text: StaticString, to line: inout [UInt8]) {
+    static func append<Out: LogLineOutput>(_ text: StaticString, to line: inout Out) {
         line.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// `JSONText.appendQuoted`, with one copy for the usual string that needs no escape.
     @inline(__always)
-    static func appendQuoted(_ text: String, to line: inout [UInt8]) {
+    static func appendQuoted<Out: LogLineOutput>(_ text: String, to line: inout Out) {
         let clean = text.utf8.withContiguousStorageIfAvailable { bytes in
             // No early exit: the check folds into a flag the compiler can vectorize.
             var escapes: UInt8 = 0
@@ -244,7 +280,11 @@ public struct Logger: Sendable {
             line.append(UInt8(ascii: "\""))
             return true
         }
-        if clean != true { JSONText.appendQuoted(text, to: &line) }
+        if clean != true {
+            var escaped: [UInt8] = []
+            JSONText.appendQuoted(text, to: &escaped)
+            escaped.withUnsafeBufferPointer { line.append(contentsOf: $0) }
+        }
     }
 
     /// Writes out what the buffered standard-error sink holds (at exit, and after critical lines).
@@ -291,7 +331,7 @@ public struct Logger: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func appendTimestamp(to out: inout [UInt8]) {
+    static func appendTimestamp<Out: LogLineOutput>(to out: inout Out) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         appendCachedTimestamp(seconds: Int64(now.tv_sec), milliseconds: Int(now.tv_nsec / 1_000_000), to: &out)
@@ -299,7 +339,7 @@ public struct Logger: Sendable {
 
     /// `appendTimestamp(seconds:milliseconds:to:)` with the text up to the seconds' point kept
     /// for the second it names: lines logged in the same second compute no calendar date.
-    static func appendCachedTimestamp(seconds: Int64, milliseconds: Int, to out: inout [UInt8]) {
+    static func appendCachedTimestamp<Out: LogLineOutput>(seconds: Int64, milliseconds: Int, to out: inout Out) {
         var cached = timestampPrefix.withLock { $0 }
         if cached.seconds != seconds {
             var text: [UInt8] = []
@@ -307,7 +347,7 @@ public struct Logger: Sendable {
             appendTimestamp(seconds: seconds, milliseconds: Int64(0), to: &text)
             // A year past 9999 makes a longer text: not cached, written as computed.
             guard text.count == TimestampPrefix.count + 4 else {
-                out.append(contentsOf: text.prefix(text.count - 4))
+                text.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0.prefix($0.count - 4))) }
                 appendMilliseconds(milliseconds, to: &out)
                 return
             }
@@ -315,12 +355,14 @@ public struct Logger: Sendable {
             cached.seconds = seconds
             timestampPrefix.withLock { $0 = cached }
         }
-        withUnsafeBytes(of: cached.bytes) { out.append(contentsOf: $0.prefix(TimestampPrefix.count)) }
+        withUnsafeBytes(of: cached.bytes) { raw in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self).prefix(TimestampPrefix.count)))
+        }
         appendMilliseconds(milliseconds, to: &out)
     }
 
     /// `123Z`.
-    private static func appendMilliseconds(_ milliseconds: Int, to out: inout [UInt8]) {
+    private static func appendMilliseconds<Out: LogLineOutput>(_ milliseconds: Int, to out: inout Out) {
         let ms = min(max(milliseconds, 0), 999)
         out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: ms / 100))
         out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: ms / 10 % 10))
@@ -401,7 +443,7 @@ final class BufferedLogWriter: @unchecked Sendable {
         line.withUnsafeBytes { append(buffer: $0) }
     }
 
-    private func append(buffer bytes: UnsafeRawBufferPointer) {
+    func append(buffer bytes: UnsafeRawBufferPointer) {
         startIfNeeded()
         lock.withLock { state in
             if state.pending.count + bytes.count + 1 > Self.bytesMax {
@@ -456,5 +498,48 @@ final class BufferedLogWriter: @unchecked Sendable {
         }
         thread.name = "jointlend.log"
         thread.start()
+    }
+}
+
+/// Where a log line is assembled: a stack buffer for the usual line, an array past it.
+protocol LogLineOutput {
+    mutating func append(_ byte: UInt8)
+    mutating func append(contentsOf bytes: UnsafeBufferPointer<UInt8>)
+}
+
+extension Array: LogLineOutput where Element == UInt8 {}
+
+/// A fixed buffer filled front to back; what does not fit sets `overflowed` and is dropped,
+/// and the caller renders the line again into an array.
+struct StackLogLine: LogLineOutput {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+    private(set) var count = 0
+    private(set) var overflowed = false
+
+    init(base: UnsafeMutablePointer<UInt8>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        guard count < capacity else {
+            overflowed = true
+            return
+        }
+        (base + count).initialize(to: byte)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(contentsOf bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        guard bytes.count <= capacity - count else {
+            overflowed = true
+            return
+        }
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
     }
 }

@@ -113,4 +113,35 @@ import Testing
             #expect(cached == computed, "seed \(seed), seconds \(seconds), ms \(milliseconds)")
         }
     }
+
+    /// Lines assembled on the stack reach a buffer sink whole; lines too long for the stack
+    /// are assembled again in an array and arrive whole as well, at every length around the limit.
+    @Test func stackAndOverflowLinesReachEverySinkKindIdentically() {
+        let strings = Mutex<[String]>([])
+        let buffers = Mutex<[String]>([])
+        let stringLogger = Logger(label: "t", sink: Logger.Sink { line in strings.withLock { $0.append(line) } })
+        let bufferLogger = Logger(label: "t", sink: Logger.Sink(
+            write: { _ in Issue.record("the string path was taken") },
+            writeBytes: { _ in Issue.record("the array path was taken") },
+            writeBuffer: { line in buffers.withLock { $0.append(String(decoding: line, as: UTF8.self)) } }))
+        let lengths = [0, 1, 900] + Array((Logger.stackLineBytes - 130)...(Logger.stackLineBytes - 60)) + [5_000, 70_000]
+        for length in lengths {
+            let value = String(repeating: "v", count: length)
+            for logger in [stringLogger, bufferLogger] {
+                logger.info("sized", fields: ["quoted": "a\"b", "value": value])
+            }
+        }
+        let fromStrings = strings.withLock { $0 }
+        let fromBuffers = buffers.withLock { $0 }
+        #expect(fromStrings.count == lengths.count)
+        #expect(fromBuffers.count == lengths.count)
+        for (index, length) in lengths.enumerated() where index < fromStrings.count && index < fromBuffers.count {
+            #expect(afterTimestamp(fromStrings[index]) == afterTimestamp(fromBuffers[index]), "length \(length)")
+            #expect(fromBuffers[index].hasSuffix(#""msg":"sized","quoted":"a\"b","value":""# + String(repeating: "v", count: length) + #""}"#),
+                    "length \(length)")
+        }
+        // Lines on both sides of the stack limit were tried.
+        #expect(fromBuffers.contains { $0.utf8.count == Logger.stackLineBytes })
+        #expect(fromBuffers.contains { $0.utf8.count == Logger.stackLineBytes + 1 })
+    }
 }
