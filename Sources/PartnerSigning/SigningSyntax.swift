@@ -25,7 +25,13 @@ public enum SigningSyntax {
 
     /// Unix seconds: 1–12 ASCII digits, nothing else.
     public static func parseTimestamp<S: StringProtocol>(_ text: S) -> Int64? {
-        let utf8 = text.utf8
+        // Over contiguous bytes when there are some: walking `String.Index`es costs more than the digits.
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ parseTimestamp(bytes: $0) }) { return parsed }
+        return parseTimestamp(bytes: text.utf8)
+    }
+
+    @inline(__always)
+    private static func parseTimestamp<C: Collection>(bytes utf8: C) -> Int64? where C.Element == UInt8 {
         guard utf8.count >= 1, utf8.count <= timestampDigitsMax else { return nil }
         var value: Int64 = 0
         for byte in utf8 {
@@ -58,7 +64,12 @@ public enum SigningSyntax {
     /// generic `utf8.allSatisfy` walks `String.Index`es, several times slower).
     @inline(__always)
     static func allBytes<S: StringProtocol>(of text: S, _ predicate: (UInt8) -> Bool) -> Bool {
-        text.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(predicate) } ?? text.utf8.allSatisfy(predicate)
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            // No early exit: fields are short, and a loop without branches is the quicker one.
+            var failed: UInt8 = 0
+            for byte in bytes { failed |= predicate(byte) ? 0 : 1 }
+            return failed == 0
+        } ?? text.utf8.allSatisfy(predicate)
     }
 
     /// `[A-Za-z0-9_-]`, looked up in a 128-bit set rather than tested range by range.
