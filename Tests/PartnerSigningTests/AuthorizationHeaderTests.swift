@@ -166,3 +166,36 @@ enum ReferenceAuthorizationHeader {
         return .success(parameters.map { (String(decoding: bytes[$0.name], as: UTF8.self), String(decoding: bytes[$0.value], as: UTF8.self)) })
     }
 }
+
+@Suite struct Base64DecodeTests {
+    /// Random texts over the alphabet, padding and a stray byte: whatever decodes is canonical
+    /// (encodes back to the very text), so no second spelling of a signature is accepted; and
+    /// every canonical text decodes.
+    @Test func onlyCanonicalTextsDecode() {
+        let seed: UInt64 = 0xBA5E_D0DE
+        var rng = SplitMix64(seed: seed)
+        let symbols = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        let alphabet = symbols + Array("====-".utf8)
+        var decodedCount = 0
+        for iteration in 0..<50_000 {
+            let length = 4 * Int(1 + rng.next() % 3)
+            var bytes = (0..<length).map { _ in symbols[Int(rng.next() % UInt64(symbols.count))] }
+            // Some padding at the end, or a stray byte anywhere.
+            switch rng.next() % 4 {
+            case 0: bytes[length - 1] = UInt8(ascii: "=")
+            case 1: bytes[length - 1] = UInt8(ascii: "="); bytes[length - 2] = UInt8(ascii: "=")
+            case 2: bytes[Int(rng.next() % UInt64(length))] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            default: break
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let decoded = Base64.decode(text) {
+                decodedCount += 1
+                #expect(Base64.encode(decoded) == text, "seed \(seed), iteration \(iteration): \(text)")
+            } else if !text.contains("=") && !text.contains("-") {
+                // Whole groups of alphabet symbols, unpadded: always canonical.
+                Issue.record("seed \(seed), iteration \(iteration): canonical text refused: \(text)")
+            }
+        }
+        #expect(decodedCount > 10_000, "seed \(seed)")
+    }
+}
