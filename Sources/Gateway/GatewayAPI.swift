@@ -259,15 +259,17 @@ public final class GatewayAPI: Sendable {
 
     /// Signs an ack in the partner's scheme: headers for `jl1`/`wechatpay-v3`, parameters added to
     /// the JSON body for `sorted-params`.
-    func signedResponse(_ ack: JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
-        var body = ack
-        let bytes = body.finish()
-        let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
+    /// `ack` is consumed: finishing the one copy there is appends in place, where finishing a
+    /// copy of a borrowed ack copied its bytes first.
+    func signedResponse(_ ack: consuming JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
         if partner.contract.scheme.format == .sortedParams {
-            var withParameters = ack
+            var withParameters = copy ack
+            let signed = try partner.signer.sign(.response, body: ack.finish(), timestamp: now, nonce: PartnerSigner.makeNonce())
             for p in signed.parameters { withParameters.string(p.name, p.value) }
             return Response.json(bytes: withParameters.finish())
         }
+        let bytes = ack.finish()
+        let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
         return Response.json(bytes: bytes, adding: signed.headers)
     }
 
