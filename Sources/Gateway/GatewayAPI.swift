@@ -232,7 +232,7 @@ public final class GatewayAPI: Sendable {
         try checkStatedFacts(decoded.stated, confirmation, partner: partner)
         let result = try await storeCall { try await store.confirm(confirmation, now: now) }
         partner.confirmations(confirmation.outcome).increment()
-        ctx.logger.info("confirmation applied", metadata: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
+        ctx.logger.info("confirmation applied", fields: ["partner.id": partner.contract.partnerId, "tranche.id": String(result.trancheId), "loan.state": result.loanState.rawValue])
         var ack = JSONObjectBytes()
         ack.string("serial", confirmation.serial)
         ack.number("trancheId", result.trancheId)
@@ -259,15 +259,17 @@ public final class GatewayAPI: Sendable {
 
     /// Signs an ack in the partner's scheme: headers for `jl1`/`wechatpay-v3`, parameters added to
     /// the JSON body for `sorted-params`.
-    func signedResponse(_ ack: JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
-        var body = ack
-        let bytes = body.finish()
-        let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
+    /// `ack` is consumed: finishing the one copy there is appends in place, where finishing a
+    /// copy of a borrowed ack copied its bytes first.
+    func signedResponse(_ ack: consuming JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
         if partner.contract.scheme.format == .sortedParams {
-            var withParameters = ack
+            var withParameters = copy ack
+            let signed = try partner.signer.sign(.response, body: ack.finish(), timestamp: now, nonce: PartnerSigner.makeNonce())
             for p in signed.parameters { withParameters.string(p.name, p.value) }
             return Response.json(bytes: withParameters.finish())
         }
+        let bytes = ack.finish()
+        let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
         return Response.json(bytes: bytes, adding: signed.headers)
     }
 

@@ -53,26 +53,36 @@ public enum Base64 {
 
     private static func decode(_ input: UnsafeBufferPointer<UInt8>, table decodeTable: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard input.count % 4 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(input.count / 4 * 3)
-        var i = 0
-        while i < input.count {
-            let isLast = i + 4 == input.count
-            let pad = isLast ? (input[i + 3] == UInt8(ascii: "=") ? (input[i + 2] == UInt8(ascii: "=") ? 2 : 1) : 0) : 0
-            var n: UInt32 = 0
-            for j in 0..<(4 - pad) {
-                let v = decodeTable[Int(input[i + j])]
-                guard v != 0xFF else { return nil }
-                n |= UInt32(v) << (18 - 6 * UInt32(j))
+        var valid = true
+        // Written straight into the array's storage: no capacity check per byte.
+        let out = [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3) { out, written in
+            var i = 0
+            var o = 0
+            defer { written = valid ? o : 0 }
+            while i < input.count {
+                let isLast = i + 4 == input.count
+                let pad = isLast ? (input[i + 3] == UInt8(ascii: "=") ? (input[i + 2] == UInt8(ascii: "=") ? 2 : 1) : 0) : 0
+                var n: UInt32 = 0
+                for j in 0..<(4 - pad) {
+                    let v = decodeTable[Int(input[i + j])]
+                    guard v != 0xFF else {
+                        valid = false
+                        return
+                    }
+                    n |= UInt32(v) << (18 - 6 * UInt32(j))
+                }
+                // Bits below the last full byte must be zero, or two texts would decode alike.
+                if (pad == 2 && n & 0xFFFF != 0) || (pad == 1 && n & 0xFF != 0) {
+                    valid = false
+                    return
+                }
+                out[o] = UInt8(n >> 16 & 0xFF)
+                if pad < 2 { out[o + 1] = UInt8(n >> 8 & 0xFF) }
+                if pad < 1 { out[o + 2] = UInt8(n & 0xFF) }
+                o += 3 - pad
+                i += 4
             }
-            out.append(UInt8(n >> 16 & 0xFF))
-            if pad < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
-            if pad < 1 { out.append(UInt8(n & 0xFF)) }
-            // Bits below the last full byte must be zero, or two texts would decode alike.
-            if pad == 2, n & 0xFFFF != 0 { return nil }
-            if pad == 1, n & 0xFF != 0 { return nil }
-            i += 4
         }
-        return out
+        return valid ? out : nil
     }
 }

@@ -18,11 +18,15 @@ public struct PartnerSigner: Sendable {
         self.keyRing = keyRing
     }
 
-    /// A fresh 32-character nonce from OpenSSL's CSPRNG.
+    /// A fresh 32-character nonce from OpenSSL's CSPRNG, drawn through `NonceRandomPool`.
     public static func makeNonce() -> String {
+        makeNonce(from: .shared)
+    }
+
+    static func makeNonce(from pool: NonceRandomPool) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nonceBytes) { random in
             // RAND_bytes failing means the process has no entropy; nothing safe can continue.
-            guard SecureRandom.fill(random) else { preconditionFailure("OpenSSL RAND_bytes failed") }
+            guard pool.fill(random) else { preconditionFailure("OpenSSL RAND_bytes failed") }
             return String(unsafeUninitializedCapacity: nonceBytes) { out in
                 for i in 0..<nonceBytes { out[i] = nonceAlphabet[Int(random[i]) % nonceAlphabet.count] }
                 return nonceBytes

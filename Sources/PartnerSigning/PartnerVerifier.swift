@@ -70,7 +70,8 @@ public struct PartnerVerifier: Sendable {
         method: String, pathAndQuery: String, headers: [(name: String, value: String)], body: [UInt8]
     ) throws(SigningError) -> Fields {
         guard let value = try Self.header(HeaderNames.authorization, in: headers) else { throw .signatureMissing }
-        let header = try AuthorizationHeader(parsing: value)
+        // `header(_:in:)` has checked the value's length and bytes already.
+        let header = try AuthorizationHeader(parsing: value, trustedPrintable: true)
         guard header.tokenIs(authorizationToken) else { throw .algorithmMismatch }
         let names = scheme.format == .jl1 ? HeaderNames.jl1Authorization : HeaderNames.wechatpayAuthorization
         if scheme.format == .wechatpayV3 {
@@ -127,12 +128,15 @@ public struct PartnerVerifier: Sendable {
     /// The one value of header `name` (case-insensitive), nil if absent. Repeated, over-long or
     /// non-printable values are malformed.
     static func header(_ name: String, in headers: [(name: String, value: String)]) throws(SigningError) -> String? {
-        var found: String?
-        for header in headers where asciiCaseInsensitiveEquals(header.name, name) {
-            guard found == nil else { throw .headerMalformed(field: name + " repeated") }
-            found = header.value
+        // By index, lengths first: no header is copied out of the array to be compared.
+        let nameBytes = name.utf8.count
+        var foundIndex: Int?
+        for index in headers.indices where headers[index].name.utf8.count == nameBytes && asciiCaseInsensitiveEquals(headers[index].name, name) {
+            guard foundIndex == nil else { throw .headerMalformed(field: name + " repeated") }
+            foundIndex = index
         }
-        guard let found else { return nil }
+        guard let foundIndex else { return nil }
+        let found = headers[foundIndex].value
         guard found.utf8.count <= AuthorizationHeader.valueBytesMax, SigningSyntax.isPrintableASCII(found) else {
             throw .headerMalformed(field: name)
         }

@@ -104,6 +104,16 @@ import Testing
         #expect(ack.status == 200, "\(ack.text)")
         #expect(ack.json?["loanState"] == .string("funded"))
         #expect(ack.json?["sign"] != nil && ack.json?["sign_type"] == .string("SM2"))
+        // The ack's parameters are signed with the gateway's key for bank C: bank C can verify them.
+        let contract = try PartnerContract.load(file: "\(LoopbackGateway.repoRoot)/Contracts/bank-c/partner.json")
+        let pem = try #require(FileManager.default.contents(atPath: "\(contract.directory)/keys/gateway/public.pem"))
+        let gatewayKey = try VerifyingKey(algorithm: contract.scheme.algorithm, material: Array(pem))
+        let bankSide = try PartnerVerifier(scheme: contract.scheme, keyRing: VerifyingKeyRing([.init(id: "jlgw-sm2-01", key: gatewayKey)]), replayGuard: NonceReplayGuard())
+        #expect(throws: Never.self) { try bankSide.verify(.response, headers: ack.headers.fields, body: ack.body, now: h.now) }
+        // And a byte changed in the ack's business fields is caught.
+        let forged = Array(String(decoding: ack.body, as: UTF8.self).replacingOccurrences(of: "\"funded\"", with: "\"fundeD\"").utf8)
+        #expect(forged != ack.body)
+        #expect(throws: SigningError.self) { try bankSide.verify(.response, headers: ack.headers.fields, body: forged, now: h.now) }
     }
 
     @Test func badInputAndBadSignaturesChangeNothing() async throws {
