@@ -53,7 +53,6 @@ public final class GatewayServer: Sendable {
         storeConfig.pipelinesSync = config.runtime.storePipelinesSync
         storeConfig.checkpointIntervalMilliseconds = config.runtime.storeCheckpointIntervalMilliseconds
         storeConfig.pipelinedBatchCommandsMin = config.runtime.storePipelinedBatchCommandsMin
-        storeConfig.walSyncThreads = config.runtime.storeWALSyncThreads
         storeConfig.businessDayOffsetSeconds = config.businessDayUtcOffsetSeconds
         let store = try SQLiteStore(configuration: storeConfig)
         self.store = store

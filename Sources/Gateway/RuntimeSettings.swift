@@ -43,7 +43,6 @@ public struct RuntimeSettings: Sendable {
     public var storePipelinesSync = true
     public var storeCheckpointIntervalMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
     public var storePipelinedBatchCommandsMin = 32
-    public var storeWALSyncThreads = 1
     /// How often the deadline sweeper and the outbox dispatcher look for work.
     public var sweepIntervalMilliseconds = 1_000
 
@@ -85,9 +84,7 @@ public struct RuntimeSettings: Sendable {
             }
         }
         if let st = root.object("store", required: false) {
-            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax", "pipelinedSync", "pipelinedBatchCommandsMin", "walSyncThreads",
-                              "checkpointIntervalMilliseconds"])
-            r.storeWALSyncThreads = st.int("walSyncThreads", required: false, in: 1...4) ?? r.storeWALSyncThreads
+            st.rejectUnknown(["queueCommandsMax", "batchCommandsMax", "pipelinedSync", "pipelinedBatchCommandsMin", "checkpointIntervalMilliseconds"])
             r.storeCheckpointIntervalMilliseconds = st.int("checkpointIntervalMilliseconds", required: false, in: 0...60_000) ?? r.storeCheckpointIntervalMilliseconds
             r.storePipelinesSync = st.bool("pipelinedSync", required: false) ?? r.storePipelinesSync
             r.storePipelinedBatchCommandsMin = st.int("pipelinedBatchCommandsMin", required: false, in: 1...100_000) ?? r.storePipelinedBatchCommandsMin

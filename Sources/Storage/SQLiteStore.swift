@@ -47,7 +47,7 @@ public final class SQLiteStore: Store {
             context: context,
             configuration: .init(queueCommandsMax: configuration.queueCommandsMax, batchCommandsMax: configuration.batchCommandsMax,
                                  batchWindowMicroseconds: configuration.batchWindowMicroseconds, pipelinesSync: configuration.pipelinesSync,
-                                 pipelinedBatchCommandsMin: configuration.pipelinedBatchCommandsMin, walSyncThreads: configuration.walSyncThreads))
+                                 pipelinedBatchCommandsMin: configuration.pipelinedBatchCommandsMin))
     }
 
     deinit { close() }

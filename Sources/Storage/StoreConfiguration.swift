@@ -19,9 +19,6 @@ public struct StoreConfiguration: Sendable {
     /// With pipelining, while an fsync is in flight the writer starts a new batch only once
     /// this many commands wait (or the fsync ends), so few callers do not split into slivers.
     public var pipelinedBatchCommandsMin = 32
-    /// Threads that fsync the WAL for committed batches. With 2, a batch committed while an
-    /// fsync is in flight starts its own at once instead of waiting for that one to end.
-    public var walSyncThreads = 1
     /// Read connections kept open.
     public var readConnectionsMax = 4
     public var busyTimeoutMilliseconds: Int32 = 5_000

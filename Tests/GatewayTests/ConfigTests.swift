@@ -83,10 +83,6 @@ import Storage
         #expect(throws: ConfigError.self) { try load(#"{"pipelinedBatchCommandsMin":0}"#) }
         #expect(throws: ConfigError.self) { try load(#"{"pipelinedSync":"yes"}"#) }
         #expect(throws: ConfigError.self) { try load(#"{"pipelineSync":true}"#) }
-        #expect(try load(#"{"walSyncThreads":2}"#).runtime.storeWALSyncThreads == 2)
-        #expect(try load("{}").runtime.storeWALSyncThreads == 1)
-        #expect(throws: ConfigError.self) { try load(#"{"walSyncThreads":0}"#) }
-        #expect(throws: ConfigError.self) { try load(#"{"walSyncThreads":5}"#) }
     }
 
     @Test func guaranteeCapAboveTheJurisdictionMaximumIsRefused() {

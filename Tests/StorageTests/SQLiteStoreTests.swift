@@ -507,11 +507,8 @@ final class Gate: @unchecked Sendable {
         #expect(try await store.verifyAudit() == nil)
     }
 
-    @Test(arguments: [1, 2])
-    func concurrentCommandsAreAllAnsweredDurably(walSyncThreads: Int) async throws {
-        var configuration = StoreFixture.configuration()
-        configuration.walSyncThreads = walSyncThreads
-        let store = try SQLiteStore(configuration: configuration)
+    @Test func concurrentCommandsAreAllAnsweredDurably() async throws {
+        let store = try SQLiteStore(configuration: StoreFixture.configuration())
         defer { store.close() }
         let answered = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<400 {
@@ -673,9 +670,8 @@ final class Gate: @unchecked Sendable {
         }
     }
 
-    @Test(arguments: [1, 2])
-    func aFailedSyncFailsItsBatchAndRefusesTheNext(threads: Int) throws {
-        let syncer = WALSyncer(walPath: "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/db-wal", threads: threads)
+    @Test func aFailedSyncFailsItsBatchAndRefusesTheNext() throws {
+        let syncer = WALSyncer(walPath: "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/db-wal")
         defer { syncer.close() }
         var marker: UInt8 = 0
         let job = RecordingJob()

@@ -17,7 +17,6 @@ final class DatabaseWriter: @unchecked Sendable {
         /// See `StoreConfiguration`; pipelining needs the coalescing VFS on the write connection.
         var pipelinesSync: Bool
         var pipelinedBatchCommandsMin: Int
-        var walSyncThreads = 1
     }
 
     private let configuration: Configuration
@@ -41,7 +40,7 @@ final class DatabaseWriter: @unchecked Sendable {
         self.context = context
         self.configuration = configuration
         if configuration.pipelinesSync && context.db.usesCoalescingVFS, let walPath = context.db.walPath {
-            self.syncer = WALSyncer(walPath: walPath, threads: configuration.walSyncThreads)
+            self.syncer = WALSyncer(walPath: walPath)
         } else {
             self.syncer = nil
         }

@@ -9,17 +9,12 @@ import Synchronization
 /// one `fdatasync` for every batch that arrived meanwhile — and only then answers their jobs.
 /// So no answer precedes durability, and the writer never sits idle in an fsync.
 ///
-/// With more than one thread, a batch handed over while an fsync is in flight is synced at once
-/// by another thread. `fdatasync` writes and waits for every dirty or in-flight page of the file
-/// and then flushes the device, so whichever fsync ends covers every batch committed before it
-/// began; generations are marked synced by maximum, never backwards.
-///
 /// An fsync that fails leaves it unknown what reached the disk (and Linux may not report the
 /// loss again), so the syncer fails those jobs and every later one: the store must be reopened,
 /// which replays what the WAL really holds.
 final class WALSyncer: @unchecked Sendable {
     // @unchecked: `pending`, `failure`, `closing` and the counters are guarded by `condition`;
-    // each thread has its own descriptor.
+    // the descriptor is the syncer thread's own.
     private struct Item {
         var jobs: [any WriteJob]
         var generation: Int64
@@ -36,7 +31,7 @@ final class WALSyncer: @unchecked Sendable {
     private var pending: [Item] = []
     private var inFlight = 0
     private var closing = false
-    private var threadsRunning: Int
+    private var finished = false
     private(set) var failure: DatabaseError?
     /// Set once `failure` is: every command's enqueue asks, and must not take the lock to.
     private let hasFailed = Atomic<Bool>(false)
@@ -53,14 +48,11 @@ final class WALSyncer: @unchecked Sendable {
         var awaitingSyncNanoseconds: UInt64 = 0
     }
 
-    init(walPath: String, threads: Int = 1) {
+    init(walPath: String) {
         self.walPath = walPath
-        threadsRunning = max(1, threads)
-        for _ in 0..<threadsRunning {
-            let thread = Thread { self.run() }
-            thread.name = "jointlend.store.syncer"
-            thread.start()
-        }
+        let thread = Thread { self.run() }
+        thread.name = "jointlend.store.syncer"
+        thread.start()
     }
 
     /// Queues a committed batch; waits while too many are queued. Returns false, having
@@ -101,7 +93,7 @@ final class WALSyncer: @unchecked Sendable {
         condition.lock()
         closing = true
         condition.broadcast()
-        while threadsRunning > 0 { condition.wait() }
+        while !finished { condition.wait() }
         condition.unlock()
     }
 
@@ -118,14 +110,14 @@ final class WALSyncer: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !closing { condition.wait() }
             if pending.isEmpty && closing {
-                threadsRunning -= 1
+                finished = true
                 condition.broadcast()
                 condition.unlock()
                 break
             }
             let items = pending
             pending.removeAll(keepingCapacity: true)
-            inFlight += items.count
+            inFlight = items.count
             let failedBefore = failure
             condition.broadcast()
             condition.unlock()
@@ -155,7 +147,7 @@ final class WALSyncer: @unchecked Sendable {
             }
             condition.lock()
             statistics.awaitingSyncNanoseconds &+= awaited
-            inFlight -= items.count
+            inFlight = 0
             statistics.syncs += 1
             statistics.batches += items.count
             statistics.syncNanoseconds += syncElapsed
