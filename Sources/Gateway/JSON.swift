@@ -139,6 +139,8 @@ public struct JSONParser {
         var seen: Set<String>?
         skipSpace()
         if i < buffer.count, buffer[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+        // A typical body has a handful of members: one allocation instead of doubling from one.
+        members.reserveCapacity(8)
         while true {
             skipSpace()
             guard i < buffer.count, buffer[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }

@@ -262,74 +262,124 @@ public struct HTTPRequestParser {
         } else {
             path = String(decoding: targetBytes, as: UTF8.self)
         }
-        let headers = try parseHeaderLines(from: lineEnd + 2, to: end - 2)
-        let (contentLength, keepAlive) = try framing(headers, version: version)
-        let expectsContinue = version == .http1_1 && contentLength > 0
-            && headers.values(for: "Expect").contains { HTTPHeaders.namesEqual($0, "100-continue") }
+        let fields = try parseHeaderLines(from: lineEnd + 2, to: end - 2)
+        let (contentLength, keepAlive) = try framing(fields, version: version)
+        let expectsContinue = version == .http1_1 && contentLength > 0 && fields.expectsContinue
         return Head(
-            method: method, path: path, query: query, version: version, headers: headers,
+            method: method, path: path, query: query, version: version, headers: fields.headers,
             contentLength: contentLength, keepAlive: keepAlive, expectsContinue: expectsContinue)
     }
 
-    /// Parses `name: value` lines between `from` and `to` (the CR of the final empty line).
-    private func parseHeaderLines(from: Int, to: Int) throws(HTTPParseError) -> HTTPHeaders {
+    /// The header fields and what framing needs of them, gathered in the same pass over the
+    /// bytes (names compared there, not again as strings).
+    private struct HeaderFields {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(headerLineCount)
-        try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) in
-            var lineStart = from
-            while lineStart < to {
-                var lineEnd = lineStart
-                while bytes[lineEnd] != 0x0D { lineEnd += 1 }
-                if lineEnd > lineStart, bytes[lineStart] == 0x20 || bytes[lineStart] == 0x09 { throw .obsoleteLineFolding }
-                var colon = lineStart
-                while colon < lineEnd && bytes[colon] != 0x3A { colon += 1 }
-                guard colon < lineEnd else { throw .badHeaderName }
-                guard colon > lineStart else { throw .badHeaderName }
-                for index in lineStart..<colon where !Self.isTokenByte(bytes[index]) { throw .badHeaderName }
-                var valueStart = colon + 1
-                var valueEnd = lineEnd
-                while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
-                while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
-                for index in valueStart..<valueEnd where !Self.isFieldValueByte(bytes[index]) { throw .badHeaderValue }
-                headers.add(
-                    name: String(decoding: UnsafeBufferPointer(rebasing: bytes[lineStart..<colon]), as: UTF8.self),
-                    value: String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self))
-                lineStart = lineEnd + 2
-            }
-        }
-        return headers
-    }
-
-    private func framing(_ headers: HTTPHeaders, version: HTTPVersion) throws(HTTPParseError) -> (Int, Bool) {
+        /// The first framing error in field order; thrown only once every line has parsed, so
+        /// a malformed line later in the head is still the error reported.
+        var framingError: HTTPParseError?
         var contentLength: Int?
         var hasTransferEncoding = false
         var hostCount = 0
         var connectionClose = false
         var connectionKeepAlive = false
-        for field in headers {
-            if HTTPHeaders.namesEqual(field.name, "Content-Length") {
-                if contentLength != nil { throw .duplicateContentLength }
-                contentLength = try Self.parseContentLength(field.value, max: limits.bodyBytesMax)
-            } else if HTTPHeaders.namesEqual(field.name, "Transfer-Encoding") {
-                hasTransferEncoding = true
-            } else if HTTPHeaders.namesEqual(field.name, "Host") {
-                hostCount += 1
-            } else if HTTPHeaders.namesEqual(field.name, "Connection") {
-                connectionClose = connectionClose || HTTPHeaders.listContains(field.value, token: "close")
-                connectionKeepAlive = connectionKeepAlive || HTTPHeaders.listContains(field.value, token: "keep-alive")
-            }
-        }
-        if hasTransferEncoding {
-            throw contentLength == nil ? .transferEncodingNotSupported : .contentLengthWithTransferEncoding
-        }
-        if version == .http1_1 && hostCount != 1 { throw .badHost }
-        if hostCount > 1 { throw .badHost }
-        let keepAlive = version == .http1_1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
-        return (contentLength ?? 0, keepAlive)
+        var expectsContinue = false
     }
 
-    private static func parseContentLength(_ value: String, max: Int) throws(HTTPParseError) -> Int {
-        let digits = value.utf8
+    /// Parses `name: value` lines between `from` and `to` (the CR of the final empty line).
+    private func parseHeaderLines(from: Int, to: Int) throws(HTTPParseError) -> HeaderFields {
+        var fields = HeaderFields()
+        fields.headers.reserveCapacity(headerLineCount)
+        let bodyBytesMax = limits.bodyBytesMax
+        try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) in
+            guard let base = bytes.baseAddress else { return }
+            var lineStart = from
+            while lineStart < to {
+                // The head was scanned: each line ends at its CR (`to` is the last one), and a
+                // lone CR was refused there.
+                var lineEnd = to
+                if let found = memchr(base + lineStart, 0x0D, to - lineStart) {
+                    lineEnd = lineStart + UnsafeRawPointer(base + lineStart).distance(to: UnsafeRawPointer(found))
+                }
+                if lineEnd > lineStart, bytes[lineStart] == 0x20 || bytes[lineStart] == 0x09 { throw .obsoleteLineFolding }
+                // A byte that is not a tchar before the first colon is a bad name, and so is a
+                // line without a colon (its CR is not a tchar): one pass decides both.
+                var colon = lineStart
+                while colon < lineEnd && Self.isTokenByte(bytes[colon]) { colon += 1 }
+                guard colon < lineEnd, bytes[colon] == 0x3A, colon > lineStart else { throw .badHeaderName }
+                var valueStart = colon + 1
+                var valueEnd = lineEnd
+                while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+                while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+                var invalid: UInt8 = 0
+                for index in valueStart..<valueEnd {
+                    let byte = bytes[index]
+                    invalid |= (byte < 0x20 && byte != 0x09) || byte == 0x7F ? 1 : 0
+                }
+                if invalid != 0 { throw .badHeaderValue }
+                let name = UnsafeBufferPointer(rebasing: bytes[lineStart..<colon])
+                let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+                let valueText = String(decoding: value, as: UTF8.self)
+                fields.headers.add(name: String(decoding: name, as: UTF8.self), value: valueText)
+                if fields.framingError == nil {
+                    do throws(HTTPParseError) {
+                        try Self.noteFraming(name: name, value: value, valueText: valueText, bodyBytesMax: bodyBytesMax, into: &fields)
+                    } catch {
+                        fields.framingError = error
+                    }
+                }
+                lineStart = lineEnd + 2
+            }
+        }
+        return fields
+    }
+
+    /// What one field means for framing, with the errors `framing` used to find by walking the
+    /// parsed headers, in the same order.
+    private static func noteFraming(
+        name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, valueText: String, bodyBytesMax: Int,
+        into fields: inout HeaderFields
+    ) throws(HTTPParseError) {
+        switch name.count {
+        case 14 where nameIs(name, "content-length"):
+            if fields.contentLength != nil { throw .duplicateContentLength }
+            fields.contentLength = try parseContentLength(value, max: bodyBytesMax)
+        case 17 where nameIs(name, "transfer-encoding"):
+            fields.hasTransferEncoding = true
+        case 4 where nameIs(name, "host"):
+            fields.hostCount += 1
+        case 10 where nameIs(name, "connection"):
+            fields.connectionClose = fields.connectionClose || HTTPHeaders.listContains(valueText, token: "close")
+            fields.connectionKeepAlive = fields.connectionKeepAlive || HTTPHeaders.listContains(valueText, token: "keep-alive")
+        case 6 where nameIs(name, "expect"):
+            fields.expectsContinue = fields.expectsContinue || nameIs(value, "100-continue")
+        default:
+            break
+        }
+    }
+
+    /// ASCII case-insensitive equality with a lowercase name.
+    @inline(__always)
+    private static func nameIs(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard bytes.count == count else { return false }
+        let expected = lowercase.utf8Start
+        for index in 0..<count where HTTPHeaders.lowercased(bytes[index]) != expected[index] { return false }
+        return true
+    }
+
+    private func framing(_ fields: HeaderFields, version: HTTPVersion) throws(HTTPParseError) -> (Int, Bool) {
+        if let error = fields.framingError { throw error }
+        if fields.hasTransferEncoding {
+            throw fields.contentLength == nil ? .transferEncodingNotSupported : .contentLengthWithTransferEncoding
+        }
+        if version == .http1_1 && fields.hostCount != 1 { throw .badHost }
+        if fields.hostCount > 1 { throw .badHost }
+        let keepAlive = version == .http1_1
+            ? !fields.connectionClose : (fields.connectionKeepAlive && !fields.connectionClose)
+        return (fields.contentLength ?? 0, keepAlive)
+    }
+
+    private static func parseContentLength(_ digits: UnsafeBufferPointer<UInt8>, max: Int) throws(HTTPParseError) -> Int {
         guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badContentLength }
         var length = 0
         for digit in digits {
@@ -339,13 +389,15 @@ public struct HTTPRequestParser {
         return length
     }
 
-    /// tchar (RFC 9110 §5.6.2).
+    /// tchar (RFC 9110 §5.6.2): one bit per byte below 0x80, in two words, so the check is a
+    /// shift and a mask rather than a chain of comparisons.
+    @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
-        default: false
-        }
+        let low: UInt64 = 0x03FF_6CFA_0000_0000  // ! # $ % & ' * + - . 0-9
+        let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // A-Z ^ _ ` a-z | ~
+        if byte < 64 { return (low >> UInt64(byte)) & 1 != 0 }
+        if byte < 128 { return (high >> UInt64(byte - 64)) & 1 != 0 }
+        return false
     }
 
     /// field-vchar, SP, HTAB and obs-text; no other control characters (RFC 9110 §5.5).

@@ -40,79 +40,134 @@ public struct Response: Sendable {
 
     /// Whether the handler asked to close the connection after this response (`Connection: close`).
     var asksToClose: Bool {
-        headers.values(for: "Connection").contains { HTTPHeaders.listContains($0, token: "close") }
+        for field in headers.fields where HTTPHeaders.namesEqual(field.name, "Connection") {
+            if HTTPHeaders.listContains(field.value, token: "close") { return true }
+        }
+        return false
     }
 
     /// Appends the wire form to `out`. `HEAD` responses keep `Content-Length` but no body.
     /// `announceKeepAlive`: an HTTP/1.0 client that asked to keep the connection is told so.
+    ///
+    /// The size is counted first and the head written in place through one pointer: `out`
+    /// grows at most once, where appending piece by piece grew it several times per response.
     func serialize(
         into out: inout [UInt8], requestID: String?, close: Bool, omitBody: Bool = false,
         announceKeepAlive: Bool = false
     ) {
-        out.append(contentsOf: "HTTP/1.1 ".utf8)
-        Self.appendDecimal(status.code, to: &out)
-        out.append(0x20)
-        out.append(contentsOf: status.reasonPhrase.utf8)
-        out.append(contentsOf: "\r\nContent-Length: ".utf8)
-        Self.appendDecimal(body.count, to: &out)
-        if let requestID {
-            out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
-            out.append(contentsOf: requestID.utf8)
+        let connectionLine: StaticString? = close ? "\r\nConnection: close" : announceKeepAlive ? "\r\nConnection: keep-alive" : nil
+        var headSize = 9 + Self.decimalCount(status.code) + 1 + status.reasonPhrase.utf8.count
+            + 18 + Self.decimalCount(body.count) + 4
+        if let requestID { headSize += 16 + requestID.utf8.count }
+        if let connectionLine { headSize += connectionLine.utf8CodeUnitCount }
+        for field in headers.fields where Self.isHandlerHeader(field.name) {
+            headSize += 4 + field.name.utf8.count + field.value.utf8.count
         }
-        if close {
-            out.append(contentsOf: "\r\nConnection: close".utf8)
-        } else if announceKeepAlive {
-            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
-        }
-        for field in headers {
-            // Framing belongs to the server; a handler cannot desynchronise the connection.
-            if HTTPHeaders.namesEqual(field.name, "Content-Length")
-                || HTTPHeaders.namesEqual(field.name, "Transfer-Encoding")
-                || HTTPHeaders.namesEqual(field.name, "Connection")
-                || HTTPHeaders.namesEqual(field.name, "X-Request-Id")
-            {
-                continue
+        let needed = out.count + headSize + (omitBody ? 0 : body.count)
+        // Doubling at least, as appending would: `out` may be a connection's output that
+        // collects several pipelined responses.
+        if out.capacity < needed { out.reserveCapacity(Swift.max(needed, 2 * out.capacity)) }
+        let offset = out.count
+        // Zero-filled then overwritten (Array cannot append uninitialised bytes); the head only,
+        // the body is copied after it.
+        out.append(contentsOf: repeatElement(0, count: headSize))
+        out.withUnsafeMutableBufferPointer { buffer in
+            // `buffer` ends at `offset + headSize`; `headSize` counted exactly what follows.
+            var writer = ByteWriter(buffer.baseAddress.unsafelyUnwrapped + offset)
+            writer.write("HTTP/1.1 ")
+            writer.writeDecimal(status.code)
+            writer.write(byte: 0x20)
+            writer.write(status.reasonPhrase)
+            writer.write("\r\nContent-Length: ")
+            writer.writeDecimal(body.count)
+            if let requestID {
+                writer.write("\r\nX-Request-Id: ")
+                writer.write(requestID)
             }
-            out.append(contentsOf: "\r\n".utf8)
-            Self.appendSanitized(field.name, to: &out)
-            out.append(contentsOf: ": ".utf8)
-            Self.appendSanitized(field.value, to: &out)
+            if let connectionLine { writer.write(connectionLine) }
+            for field in headers.fields where Self.isHandlerHeader(field.name) {
+                writer.write("\r\n")
+                writer.writeSanitized(field.name)
+                writer.write(": ")
+                writer.writeSanitized(field.value)
+            }
+            writer.write("\r\n\r\n")
+            assert(writer.position == buffer.baseAddress.unsafelyUnwrapped + offset + headSize)
         }
-        out.append(contentsOf: "\r\n\r\n".utf8)
         if !omitBody { out.append(contentsOf: body) }
     }
 
-    /// Header text without CR or LF, so a value built from input cannot inject a header.
-    private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        // Through the contiguous UTF-8 (no copy for native strings): iterating `utf8` decodes
-        // byte by byte, a cost paid for every header of every response.
-        text.withUTF8 { bytes in
-            if !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
-                out.append(contentsOf: bytes)
-                return
-            }
-            for byte in bytes { out.append(byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
-        }
+    /// Framing belongs to the server; a handler cannot desynchronise the connection. Most names
+    /// differ in length from all four, which ends the comparison at once.
+    @inline(__always)
+    private static func isHandlerHeader(_ name: String) -> Bool {
+        !(HTTPHeaders.namesEqual(name, "Content-Length")
+            || HTTPHeaders.namesEqual(name, "Transfer-Encoding")
+            || HTTPHeaders.namesEqual(name, "Connection")
+            || HTTPHeaders.namesEqual(name, "X-Request-Id"))
     }
 
-    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value < 10 {
-            out.append(UInt8(0x30 + value))
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Bytes `ByteWriter.writeDecimal` writes for `value`.
+    static func decimalCount(_ value: Int) -> Int {
+        if value < 10 { return 1 }
         var count = 0
         var rest = value
-        withUnsafeMutableBytes(of: &digits) { raw in
-            while rest > 0 {
-                raw[count] = UInt8(0x30 + rest % 10)
-                rest /= 10
-                count += 1
+        while rest > 0 {
+            rest /= 10
+            count += 1
+        }
+        return count
+    }
+
+    /// Writes forward from a pointer into memory already sized for everything written.
+    private struct ByteWriter {
+        private(set) var position: UnsafeMutablePointer<UInt8>
+
+        init(_ start: UnsafeMutablePointer<UInt8>) { position = start }
+
+        mutating func write(byte: UInt8) {
+            position.pointee = byte
+            position += 1
+        }
+
+        mutating func write(_ text: StaticString) {
+            let count = text.utf8CodeUnitCount
+            position.update(from: text.utf8Start, count: count)
+            position += count
+        }
+
+        mutating func write(_ text: String) {
+            var text = text
+            text.withUTF8 { source in
+                guard let base = source.baseAddress else { return }
+                position.update(from: base, count: source.count)
+                position += source.count
             }
-            for index in stride(from: count - 1, through: 0, by: -1) { out.append(raw[index]) }
+        }
+
+        /// Header text without CR or LF, so a value built from input cannot inject a header.
+        mutating func writeSanitized(_ text: String) {
+            var text = text
+            text.withUTF8 { source in
+                for byte in source {
+                    position.pointee = byte == 0x0D || byte == 0x0A ? 0x20 : byte
+                    position += 1
+                }
+            }
+        }
+
+        mutating func writeDecimal(_ value: Int) {
+            if value < 10 {
+                write(byte: UInt8(truncatingIfNeeded: 0x30 + value))
+                return
+            }
+            let count = Response.decimalCount(value)
+            var rest = value
+            for index in stride(from: count - 1, through: 0, by: -1) {
+                position[index] = UInt8(0x30 + rest % 10)
+                rest /= 10
+            }
+            position += count
         }
     }
 }
