@@ -241,7 +241,7 @@ public final class GatewayAPI: Sendable {
         ack.string("loanState", result.loanState.rawValue)
         if let r = result.replacement { ack.value("replacement", Self.encode(r)) }
         if let u = result.unfundedReason { ack.string("unfundedReason", u.rawValue) }
-        return try signedResponse(ack, partner: partner, now: now)
+        return try signedResponse(consume ack, partner: partner, now: now)
     }
 
     /// A partner that states the tranche's loan, amount or currency must state them right: an

@@ -218,23 +218,58 @@ final class HTTPConnection {
                 }
             }
             let handlerCloses = response.asksToClose
-            var serialized: [UInt8] = []
-            response.serialize(into: &serialized, requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
-            let bytes = serialized
             observer?(RequestMetrics(
                 method: request.method, routePattern: context.routePattern, status: response.status.code,
                 durationNanoseconds: MonotonicClock.nanoseconds() &- start))
+            let framing = ResponseFraming(
+                requestID: context.requestID, close: close || handlerCloses, omitBody: omitBody, announceKeepAlive: http10)
             // Normally the task runs on the loop already (its executor preference): answer now,
             // without queueing one more job. Elsewhere (the loop ended, or an executor the
             // handler chose) the loop is asked to do it.
             if loop.isCurrentThread {
-                loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes, close: handlerCloses)
+                loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, response: response, framing: framing)
             } else {
+                var serialized: [UInt8] = []
+                framing.serialize(response, into: &serialized)
+                let bytes = serialized
                 loop.execute {
                     loop.connection(fd: fd, id: connectionID)?.complete(sequence: sequence, bytes: bytes, close: handlerCloses)
                 }
             }
         }
+    }
+
+    /// How an async handler's response is written, fixed when it was dispatched.
+    private struct ResponseFraming {
+        var requestID: String
+        var close: Bool
+        var omitBody: Bool
+        var announceKeepAlive: Bool
+
+        func serialize(_ response: Response, into out: inout [UInt8]) {
+            response.serialize(into: &out, requestID: requestID, close: close, omitBody: omitBody, announceKeepAlive: announceKeepAlive)
+        }
+    }
+
+    /// An async handler's response, on the loop: serialised straight into the output when
+    /// nothing is pending ahead of it (no intermediate array), into its slot otherwise.
+    private func complete(sequence: UInt64, response: Response, framing: ResponseFraming) {
+        guard !isClosed, sequence >= headSequence else { return }
+        if framing.close { closeAfterResponses = true }
+        let index = slotsHead + Int(sequence - headSequence)
+        guard index < slots.count else { return }
+        if index == slotsHead {
+            framing.serialize(response, into: &output)
+            slots[index].bytes = []
+        } else {
+            var bytes: [UInt8] = []
+            framing.serialize(response, into: &bytes)
+            slots[index].bytes = bytes
+        }
+        drainReadySlots()
+        processInput()  // reading may have paused on the pipelining bound
+        flush()
+        if !isClosed { updateInterest() }
     }
 
     /// An async handler's response arrived on the loop.

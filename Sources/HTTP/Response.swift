@@ -101,10 +101,13 @@ public struct Response: Sendable {
     /// differ in length from all four, which ends the comparison at once.
     @inline(__always)
     private static func isHandlerHeader(_ name: String) -> Bool {
-        !(HTTPHeaders.namesEqual(name, "Content-Length")
-            || HTTPHeaders.namesEqual(name, "Transfer-Encoding")
-            || HTTPHeaders.namesEqual(name, "Connection")
-            || HTTPHeaders.namesEqual(name, "X-Request-Id"))
+        switch name.utf8.count {
+        case 14: !HTTPHeaders.namesEqual(name, "Content-Length")
+        case 17: !HTTPHeaders.namesEqual(name, "Transfer-Encoding")
+        case 10: !HTTPHeaders.namesEqual(name, "Connection")
+        case 12: !HTTPHeaders.namesEqual(name, "X-Request-Id")
+        default: true
+        }
     }
 
     /// Bytes `ByteWriter.writeDecimal` writes for `value`.
