@@ -8,23 +8,35 @@ public enum HTTPMethod: String, Sendable, Hashable, CaseIterable {
     init?(bytes: ArraySlice<UInt8>) {
         switch bytes.count {
         case 3:
-            if bytes.elementsEqual("GET".utf8) { self = .GET; return }
-            if bytes.elementsEqual("PUT".utf8) { self = .PUT; return }
+            if asciiEqual(bytes, "GET") { self = .GET; return }
+            if asciiEqual(bytes, "PUT") { self = .PUT; return }
         case 4:
-            if bytes.elementsEqual("POST".utf8) { self = .POST; return }
-            if bytes.elementsEqual("HEAD".utf8) { self = .HEAD; return }
+            if asciiEqual(bytes, "POST") { self = .POST; return }
+            if asciiEqual(bytes, "HEAD") { self = .HEAD; return }
         case 5:
-            if bytes.elementsEqual("PATCH".utf8) { self = .PATCH; return }
-            if bytes.elementsEqual("QUERY".utf8) { self = .QUERY; return }
-            if bytes.elementsEqual("TRACE".utf8) { self = .TRACE; return }
+            if asciiEqual(bytes, "PATCH") { self = .PATCH; return }
+            if asciiEqual(bytes, "QUERY") { self = .QUERY; return }
+            if asciiEqual(bytes, "TRACE") { self = .TRACE; return }
         case 6:
-            if bytes.elementsEqual("DELETE".utf8) { self = .DELETE; return }
+            if asciiEqual(bytes, "DELETE") { self = .DELETE; return }
         case 7:
-            if bytes.elementsEqual("OPTIONS".utf8) { self = .OPTIONS; return }
+            if asciiEqual(bytes, "OPTIONS") { self = .OPTIONS; return }
         default:
             break
         }
         return nil
+    }
+}
+
+/// Exact byte equality with a literal, through the slice's storage: the generic
+/// `elementsEqual` against a `String.UTF8View` cost hundreds of instructions per request line.
+@inline(__always)
+private func asciiEqual(_ bytes: ArraySlice<UInt8>, _ text: StaticString) -> Bool {
+    let count = text.utf8CodeUnitCount
+    guard bytes.count == count else { return false }
+    return bytes.withUnsafeBufferPointer { buffer in
+        for index in 0..<count where buffer[index] != text.utf8Start[index] { return false }
+        return true
     }
 }
 
@@ -34,4 +46,15 @@ public enum HTTPVersion: Sendable, Hashable {
     case http1_1
 
     public var text: String { self == .http1_1 ? "HTTP/1.1" : "HTTP/1.0" }
+
+    /// Parses a version from its exact, case-sensitive bytes (RFC 9112 §2.3).
+    init?(bytes: ArraySlice<UInt8>) {
+        if asciiEqual(bytes, "HTTP/1.1") {
+            self = .http1_1
+        } else if asciiEqual(bytes, "HTTP/1.0") {
+            self = .http1_0
+        } else {
+            return nil
+        }
+    }
 }

@@ -157,7 +157,7 @@ public final class RouterResponder: Sendable {
     }
 
     func resolve(_ method: HTTPMethod, path: String) -> Resolution {
-        let lookup = method == .HEAD ? [HTTPMethod.HEAD, .GET] : [method]
+        let lookup = Self.lookup(method)
         if let candidates = literalRoutes[path] {
             for wanted in lookup {
                 if let route = candidates.first(where: { $0.method == wanted }) { return .route(route, parameters: RouterResponder.Parameters()) }
@@ -169,6 +169,32 @@ public final class RouterResponder: Sendable {
         if let resolution = path.withUTF8({ resolveASCII(lookup, $0) }) { return resolution }
         return resolveUnicode(lookup, path: path)
     }
+
+    /// The methods that serve `method`, in preference order (HEAD falls back to GET): shared
+    /// arrays, where building one allocated per request.
+    static func lookup(_ method: HTTPMethod) -> [HTTPMethod] {
+        switch method {
+        case .GET: lookupGET
+        case .HEAD: lookupHEAD
+        case .POST: lookupPOST
+        case .PUT: lookupPUT
+        case .DELETE: lookupDELETE
+        case .PATCH: lookupPATCH
+        case .OPTIONS: lookupOPTIONS
+        case .TRACE: lookupTRACE
+        case .QUERY: lookupQUERY
+        }
+    }
+
+    private static let lookupGET: [HTTPMethod] = [.GET]
+    private static let lookupHEAD: [HTTPMethod] = [.HEAD, .GET]
+    private static let lookupPOST: [HTTPMethod] = [.POST]
+    private static let lookupPUT: [HTTPMethod] = [.PUT]
+    private static let lookupDELETE: [HTTPMethod] = [.DELETE]
+    private static let lookupPATCH: [HTTPMethod] = [.PATCH]
+    private static let lookupOPTIONS: [HTTPMethod] = [.OPTIONS]
+    private static let lookupTRACE: [HTTPMethod] = [.TRACE]
+    private static let lookupQUERY: [HTTPMethod] = [.QUERY]
 
     /// The parameterised routes matched on bytes: for an ASCII path, splitting on the byte `/`
     /// and comparing bytes is exactly what the `Character`-level code does, without building

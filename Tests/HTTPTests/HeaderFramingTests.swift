@@ -65,6 +65,27 @@ private enum ReferenceHeaders {
         }
     }
 
+    /// The word-at-a-time check against the byte rule: every byte value at every position of
+    /// values of every length up to three words, on a clean background of both kinds.
+    @Test func fieldValueWordCheckMatchesTheByteRule() {
+        for background: UInt8 in [0x61, 0x09, 0xFF] {
+            for count in 0...24 {
+                for position in 0..<max(count, 1) {
+                    for byte in 0...255 {
+                        var value = [UInt8](repeating: background, count: count)
+                        if count > 0 { value[position] = UInt8(byte) }
+                        let expected = value.allSatisfy(HTTPRequestParser.isFieldValueByte)
+                        let actual = value.withUnsafeBufferPointer { HTTPRequestParser.isFieldValue($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: count) }
+                        if actual != expected {
+                            Issue.record("background \(background) count \(count) position \(position) byte \(byte)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aBadLineAfterAFramingErrorIsTheErrorReported() throws {
         var parser = HTTPRequestParser()
         parser.append(contentsOf: Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\nX y: z\r\n\r\nx".utf8))
@@ -126,6 +147,37 @@ private enum ReferenceHeaders {
             default:
                 Issue.record("seed \(seed) round \(round) lines \(lines): expected \(expected), got \(actual)")
                 return
+            }
+        }
+    }
+}
+
+@Suite struct RequestLineTokenTests {
+    /// Each method and version parses from its exact bytes, and every one-byte change, case
+    /// change, truncation or extension of them does not.
+    @Test func methodsAndVersionsParseFromExactBytesOnly() {
+        for method in HTTPMethod.allCases {
+            let bytes = Array(method.rawValue.utf8)
+            #expect(HTTPMethod(bytes: bytes[...]) == method)
+            #expect(HTTPMethod(bytes: Array(method.rawValue.lowercased().utf8)[...]) == nil)
+            #expect(HTTPMethod(bytes: bytes.dropLast()) == nil)
+            #expect(HTTPMethod(bytes: (bytes + [0x41])[...]) == nil)
+            for index in bytes.indices {
+                var changed = bytes
+                changed[index] &+= 1
+                #expect(HTTPMethod(bytes: changed[...]) == nil, "\(changed)")
+            }
+        }
+        for version in [HTTPVersion.http1_0, .http1_1] {
+            let bytes = Array(version.text.utf8)
+            #expect(HTTPVersion(bytes: bytes[...]) == version)
+            // A slice that does not start at index 0, as the parser passes.
+            #expect(HTTPVersion(bytes: (Array("GET / ".utf8) + bytes)[6...]) == version)
+            #expect(HTTPVersion(bytes: bytes.dropLast()) == nil)
+            for index in bytes.indices {
+                var changed = bytes
+                changed[index] &+= 2  // +1 would turn 1.0 into the other version
+                #expect(HTTPVersion(bytes: changed[...]) == nil, "\(changed)")
             }
         }
     }
