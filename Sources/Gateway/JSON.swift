@@ -334,7 +334,11 @@ public enum JSONWriter {
         // Fast path: nothing to escape, append the whole string at once.
         var s = s
         let clean = s.withUTF8 { bytes -> Bool in
-            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            let escaped = ByteScan.firstIndex(
+                in: bytes,
+                mayMatch: { ByteScan.bytesBelow(0x20, in: $0) | ByteScan.bytesEqual(0x22, in: $0) | ByteScan.bytesEqual(0x5C, in: $0) },
+                matches: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C })
+            guard escaped == nil else { return false }
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))

@@ -321,30 +321,13 @@ public struct HTTPRequestParser {
         return fields
     }
 
-    /// Whether every byte is a field-value byte (`isFieldValueByte`). Eight bytes at a time: a
-    /// word with no byte below 0x20 and none equal to 0x7F is clean; only a word that may hold
-    /// one (a tab, say) is looked at byte by byte. Signature headers make this most of the head.
+    /// Whether every byte is a field-value byte (`isFieldValueByte`), eight at a time (see
+    /// `ByteScan`): signature headers make this most of the bytes of a head.
     static func isFieldValue(_ start: UnsafePointer<UInt8>, count: Int) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        var index = 0
-        while index + 8 <= count {
-            let word = UnsafeRawPointer(start + index).loadUnaligned(as: UInt64.self)
-            // Non-zero when some byte is below 0x20, or some byte equals 0x7F (zero after the
-            // xor): the classic has-less and has-zero word tests, which never miss a byte.
-            let below = (word &- ones &* 0x20) & ~word & highs
-            let deleted = word ^ (ones &* 0x7F)
-            let zero = (deleted &- ones) & ~deleted & highs
-            if below | zero != 0 {
-                for offset in 0..<8 where !isFieldValueByte(start[index + offset]) { return false }
-            }
-            index += 8
-        }
-        while index < count {
-            if !isFieldValueByte(start[index]) { return false }
-            index += 1
-        }
-        return true
+        ByteScan.firstIndex(
+            in: UnsafeBufferPointer(start: start, count: count),
+            mayMatch: { ByteScan.bytesBelow(0x20, in: $0) | ByteScan.bytesEqual(0x7F, in: $0) },
+            matches: { !isFieldValueByte($0) }) == nil
     }
 
     /// What one field means for framing, with the errors `framing` used to find by walking the

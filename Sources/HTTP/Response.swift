@@ -152,7 +152,11 @@ public struct Response: Sendable {
         mutating func writeSanitized(_ text: String) {
             var text = text
             text.withUTF8 { source in
-                for byte in source {
+                guard let base = source.baseAddress else { return }
+                let clean = ByteScan.firstLineBreak(in: source) ?? source.count
+                position.update(from: base, count: clean)
+                position += clean
+                for byte in source[clean...] {
                     position.pointee = byte == 0x0D || byte == 0x0A ? 0x20 : byte
                     position += 1
                 }
