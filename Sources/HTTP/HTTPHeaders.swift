@@ -56,9 +56,15 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     }
 
     /// ASCII case-insensitive equality, without allocating.
+    @inline(__always)
     static func namesEqual(_ a: String, _ b: String) -> Bool {
-        // Native strings know their UTF-8 length: most mismatches end here.
+        // Native strings know their UTF-8 length: most mismatches end here, inlined in the
+        // caller (where one side is usually a literal of known length), without a call.
         guard a.utf8.count == b.utf8.count else { return false }
+        return sameLengthNamesEqual(a, b)
+    }
+
+    private static func sameLengthNamesEqual(_ a: String, _ b: String) -> Bool {
         // Compared over contiguous UTF-8 (no copy for native strings): called for several
         // header names of every request and response.
         var a = a
