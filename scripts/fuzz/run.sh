@@ -11,7 +11,7 @@ seconds="${1:-60}"
 out=.build/fuzz
 mkdir -p "$out/corpus" "$out/artifacts"
 sources=(
-  Sources/HTTP/HTTPRequestParser.swift Sources/HTTP/HTTPHeaders.swift Sources/HTTP/HTTPMethod.swift
+  Sources/HTTP/HTTPRequestParser.swift Sources/HTTP/HTTPHeaders.swift Sources/HTTP/HTTPMethod.swift Sources/HTTP/ByteScan.swift
   Sources/HTTP/HTTPParseError.swift Sources/HTTP/HTTPStatus.swift Sources/HTTP/Request.swift
 )
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name HTTPFuzz \
