@@ -60,8 +60,15 @@ public struct Response: Sendable {
             + 18 + Self.decimalCount(body.count) + 4
         if let requestID { headSize += 16 + requestID.utf8.count }
         if let connectionLine { headSize += connectionLine.utf8CodeUnitCount }
-        for field in headers.fields where Self.isHandlerHeader(field.name) {
-            headSize += 4 + field.name.utf8.count + field.value.utf8.count
+        // Framing headers a handler set are rare: counted here, so the writing pass looks
+        // again only when there are some.
+        var skippedCount = 0
+        for field in headers.fields {
+            if Self.isHandlerHeader(field.name) {
+                headSize += 4 + field.name.utf8.count + field.value.utf8.count
+            } else {
+                skippedCount += 1
+            }
         }
         let needed = out.count + headSize + (omitBody ? 0 : body.count)
         // Doubling at least, as appending would: `out` may be a connection's output that
@@ -85,7 +92,7 @@ public struct Response: Sendable {
                 writer.write(requestID)
             }
             if let connectionLine { writer.write(connectionLine) }
-            for field in headers.fields where Self.isHandlerHeader(field.name) {
+            for field in headers.fields where skippedCount == 0 || Self.isHandlerHeader(field.name) {
                 writer.write("\r\n")
                 writer.writeSanitized(field.name)
                 writer.write(": ")
@@ -140,27 +147,29 @@ public struct Response: Sendable {
         }
 
         mutating func write(_ text: String) {
-            var text = text
-            text.withUTF8 { source in
-                guard let base = source.baseAddress else { return }
-                position.update(from: base, count: source.count)
-                position += source.count
+            // Borrowed, not copied: native and small strings are contiguous UTF-8.
+            let written = text.utf8.withContiguousStorageIfAvailable { source in
+                if let base = source.baseAddress { position.update(from: base, count: source.count) }
+                return source.count
+            }
+            if let written {
+                position += written
+            } else {
+                for byte in text.utf8 { write(byte: byte) }
             }
         }
 
         /// Header text without CR or LF, so a value built from input cannot inject a header.
         mutating func writeSanitized(_ text: String) {
-            var text = text
-            text.withUTF8 { source in
-                guard let base = source.baseAddress else { return }
+            let cleanCount = text.utf8.withContiguousStorageIfAvailable { source in
                 let clean = ByteScan.firstLineBreak(in: source) ?? source.count
-                position.update(from: base, count: clean)
-                position += clean
-                for byte in source[clean...] {
-                    position.pointee = byte == 0x0D || byte == 0x0A ? 0x20 : byte
-                    position += 1
-                }
-            }
+                if let base = source.baseAddress { position.update(from: base, count: clean) }
+                return clean
+            } ?? 0
+            position += cleanCount
+            // Rare (a line break, or a string that is not contiguous): byte by byte from there.
+            guard cleanCount < text.utf8.count else { return }
+            for byte in text.utf8.dropFirst(cleanCount) { write(byte: byte == 0x0D || byte == 0x0A ? 0x20 : byte) }
         }
 
         mutating func writeDecimal(_ value: Int) {
