@@ -331,9 +331,9 @@ public enum JSONWriter {
     }
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
-        // Fast path: nothing to escape, append the whole string at once.
-        var s = s
-        let clean = s.withUTF8 { bytes -> Bool in
+        // Fast path: nothing to escape, append the whole string at once. Borrowed through its
+        // contiguous UTF-8 (native and small strings: every string on Linux), not copied.
+        let clean = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
             let escaped = ByteScan.firstIndex(
                 in: bytes,
                 mayMatch: { ByteScan.bytesBelow(0x20, in: $0) | ByteScan.bytesEqual(0x22, in: $0) | ByteScan.bytesEqual(0x5C, in: $0) },
@@ -343,7 +343,7 @@ public enum JSONWriter {
             out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))
             return true
-        }
+        } ?? false
         if !clean { JSONText.appendQuoted(s, to: &out) }
     }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import Gateway
+import HTTP
 
 /// The confirmation path's precomputed shortcuts must answer exactly what the general code does.
 @Suite struct HotPathTests {
@@ -60,6 +61,33 @@ import Testing
         }
         var empty = JSONObjectBytes()
         #expect(empty.finish() == Array("{}".utf8))
+    }
+
+    /// Every ASCII byte at every position of strings up to three words long: the escape check
+    /// that reads eight bytes at a time writes what the byte-by-byte rule wrote (raw between
+    /// quotes when no byte needs an escape, `JSONText.appendQuoted` otherwise).
+    @Test func stringEscapeCheckMatchesTheByteRule() {
+        for count in 1...24 {
+            for position in 0..<count {
+                for byte in UInt8(0)..<0x80 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: count)
+                    bytes[position] = byte
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    var expected: [UInt8] = []
+                    if bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+                        JSONText.appendQuoted(text, to: &expected)
+                    } else {
+                        expected = [0x22] + bytes + [0x22]
+                    }
+                    var actual: [UInt8] = []
+                    JSONWriter.writeString(text, into: &actual)
+                    if actual != expected {
+                        Issue.record("count \(count) position \(position) byte \(byte)")
+                        return
+                    }
+                }
+            }
+        }
     }
 
     @Test func duplicateMemberNamesAreFoundInSmallAndLargeObjects() {
