@@ -207,16 +207,18 @@ public struct JSONParser {
         i += 1
         var out: [UInt8] = []
         let start = i
-        // Fast path: no escapes.
-        while i < buffer.count {
-            let b = buffer[i]
-            if b == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: buffer[start..<i])
-                i += 1
-                return try validated(slice)
-            }
-            if b == UInt8(ascii: "\\") || b < 0x20 { break }
+        // Fast path: no escapes. The first quote, backslash or control byte is found eight
+        // bytes at a time; only a quote ends the string here.
+        let rest = UnsafeBufferPointer(rebasing: buffer[start...])
+        let special = ByteScan.firstIndex(
+            in: rest,
+            mayMatch: { ByteScan.bytesEqual(0x22, in: $0) | ByteScan.bytesEqual(0x5C, in: $0) | ByteScan.bytesBelow(0x20, in: $0) },
+            matches: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 })
+        i = start + (special ?? rest.count)
+        if i < buffer.count, buffer[i] == UInt8(ascii: "\"") {
+            let slice = UnsafeBufferPointer(rebasing: buffer[start..<i])
             i += 1
+            return try validated(slice)
         }
         out.append(contentsOf: buffer[start..<i])
         while i < buffer.count {

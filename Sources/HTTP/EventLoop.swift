@@ -30,7 +30,8 @@ final class EventLoop: @unchecked Sendable {
     private var liveConnectionCount = 0
     private var nextConnectionID: UInt64 = 1
     private var requestCounter: UInt64 = 0
-    private let requestIDPrefix: String
+    /// Written as 8 lowercase hex digits at the start of every request ID.
+    private let requestIDPrefix: UInt32
     let readBuffer: UnsafeMutableRawBufferPointer
     private(set) var isStopping = false
     private var stopDeadlineNanoseconds: UInt64 = 0
@@ -50,8 +51,7 @@ final class EventLoop: @unchecked Sendable {
         }
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         var generator = SystemRandomNumberGenerator()
-        let random = String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 16)
-        requestIDPrefix = String(repeating: "0", count: 8 - random.count) + random
+        requestIDPrefix = UInt32.random(in: 0...UInt32.max, using: &generator)
         if CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, wakeFD, CPosix_EPOLLIN, Self.wakeTag) != 0
             || CPosix_epoll_ctl(epollFD, CPosix_EPOLL_CTL_ADD, listenerFD, CPosix_EPOLLIN, Self.listenerTag) != 0
         {
@@ -305,15 +305,22 @@ final class EventLoop: @unchecked Sendable {
         let counter = requestCounter
         var digits = 1
         while digits < 16 && counter >> (4 * UInt64(digits)) != 0 { digits += 1 }
+        let prefix = UInt64(requestIDPrefix)
         return String(unsafeUninitializedCapacity: 9 + digits) { buffer in
-            for (index, byte) in requestIDPrefix.utf8.enumerated() { buffer[index] = byte }
+            for position in 0..<8 { buffer[position] = Self.hexDigit(prefix >> (4 * UInt64(7 - position))) }
             buffer[8] = 0x2D
             for position in 0..<digits {
-                let nibble = UInt8(truncatingIfNeeded: counter >> (4 * UInt64(digits - 1 - position))) & 0xF
-                buffer[9 + position] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                buffer[9 + position] = Self.hexDigit(counter >> (4 * UInt64(digits - 1 - position)))
             }
             return 9 + digits
         }
+    }
+
+    /// The lowercase hex digit of the low nibble of `value`.
+    @inline(__always)
+    private static func hexDigit(_ value: UInt64) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value) & 0xF
+        return nibble < 10 ? 0x30 + nibble : 0x57 + nibble
     }
 }
 

@@ -90,6 +90,39 @@ import HTTP
         }
     }
 
+    /// Every byte but quote and backslash at every position of strings up to three words long:
+    /// the parser's word-at-a-time scan for the end of a string gives the string, or the error
+    /// at the byte that is wrong.
+    @Test func stringScanFindsEveryByteThatMatters() {
+        for count in 1...24 {
+            for position in 0..<count {
+                for byte in 0...255 where byte != 0x22 && byte != 0x5C {
+                    var content = [UInt8](repeating: UInt8(ascii: "a"), count: count)
+                    content[position] = UInt8(byte)
+                    let document = [0x22] + content + [0x22]
+                    let outcome: String
+                    do {
+                        outcome = "\(try JSONParser.parse(document))"
+                    } catch {
+                        outcome = error.description
+                    }
+                    let expected: String
+                    if byte < 0x20 {
+                        expected = "invalid JSON at byte \(1 + position): control character in string"
+                    } else if byte >= 0x80 {
+                        expected = "invalid JSON at byte \(2 + count): string is not valid UTF-8"
+                    } else {
+                        expected = "\(JSONValue.string(String(decoding: content, as: UTF8.self)))"
+                    }
+                    if outcome != expected {
+                        Issue.record("count \(count) position \(position) byte \(byte): \(outcome) vs \(expected)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
     @Test func duplicateMemberNamesAreFoundInSmallAndLargeObjects() {
         for count in [1, 2, 15, 16, 17, 40] {
             let names = (0..<count).map { "m\($0)" }

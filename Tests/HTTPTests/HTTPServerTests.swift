@@ -99,6 +99,11 @@ private func standardRoutes(_ router: inout Router) {
             #expect(responses[0].headers["X-Seen-Id"] == "partner-req.1")
             let generated = try #require(responses[1].headers["X-Request-Id"])
             #expect(generated != "bad id\"" && RequestContext.isSaneRequestID(generated))
+            // `<8 lowercase hex digits per loop>-<hex counter>`.
+            let idBytes = Array(generated.utf8)
+            let isHex = { (byte: UInt8) in (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
+            #expect(idBytes.count >= 10 && idBytes.count <= 25 && idBytes[8] == 0x2D, "\(generated)")
+            #expect(idBytes.prefix(8).allSatisfy(isHex) && idBytes.dropFirst(9).allSatisfy(isHex), "\(generated)")
             #expect(responses[1].headers["X-Seen-Id"] == generated)
         }
     }
