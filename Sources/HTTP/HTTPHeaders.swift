@@ -17,7 +17,9 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// The first value of `name`, if any.
     public subscript(name: String) -> String? {
-        for field in fields where Self.namesEqual(field.name, name) { return field.value }
+        // By index: the names are compared in place, where iterating copied (retained and
+        // released) both strings of every field.
+        for index in fields.indices where Self.namesEqual(fields[index].name, name) { return fields[index].value }
         return nil
     }
 

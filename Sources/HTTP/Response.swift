@@ -40,8 +40,9 @@ public struct Response: Sendable {
 
     /// Whether the handler asked to close the connection after this response (`Connection: close`).
     var asksToClose: Bool {
-        for field in headers.fields where HTTPHeaders.namesEqual(field.name, "Connection") {
-            if HTTPHeaders.listContains(field.value, token: "close") { return true }
+        let fields = headers.fields
+        for index in fields.indices where HTTPHeaders.namesEqual(fields[index].name, "Connection") {
+            if HTTPHeaders.listContains(fields[index].value, token: "close") { return true }
         }
         return false
     }
@@ -62,10 +63,13 @@ public struct Response: Sendable {
         if let connectionLine { headSize += connectionLine.utf8CodeUnitCount }
         // Framing headers a handler set are rare: counted here, so the writing pass looks
         // again only when there are some.
+        // By index, here and below: the strings are read in place, where iterating copied
+        // (retained and released) both strings of every field.
+        let fields = headers.fields
         var skippedCount = 0
-        for field in headers.fields {
-            if Self.isHandlerHeader(field.name) {
-                headSize += 4 + field.name.utf8.count + field.value.utf8.count
+        for index in fields.indices {
+            if Self.isHandlerHeader(fields[index].name) {
+                headSize += 4 + fields[index].name.utf8.count + fields[index].value.utf8.count
             } else {
                 skippedCount += 1
             }
@@ -92,11 +96,11 @@ public struct Response: Sendable {
                 writer.write(requestID)
             }
             if let connectionLine { writer.write(connectionLine) }
-            for field in headers.fields where skippedCount == 0 || Self.isHandlerHeader(field.name) {
+            for index in fields.indices where skippedCount == 0 || Self.isHandlerHeader(fields[index].name) {
                 writer.write("\r\n")
-                writer.writeSanitized(field.name)
+                writer.writeSanitized(fields[index].name)
                 writer.write(": ")
-                writer.writeSanitized(field.value)
+                writer.writeSanitized(fields[index].value)
             }
             writer.write("\r\n\r\n")
             assert(writer.position == buffer.baseAddress.unsafelyUnwrapped + offset + headSize)
