@@ -348,7 +348,9 @@ def hmac_checks(gw: Gateway, work):
     check("HMAC-SHA256: gateway MAC == cryptography HMAC", base64.b64decode(out["signature"]) == h.finalize())
 
     partner_secret = os.urandom(32)
-    partner_path = write(work, "partner-secret", partner_secret)
+    # The CLI drops one trailing newline from an HMAC secret file (as `echo` writes one), so a raw
+    # secret is written with a newline after it: random bytes that end in 0x0A stay whole.
+    partner_path = write(work, "partner-secret", partner_secret + b"\n")
     for kind in ("request", "response"):
         ts, n = int(time.time()), nonce()
         if kind == "request":
