@@ -84,9 +84,6 @@ public final class OutboxDispatcher: Sendable {
     let pendingCompletions = Mutex<[Int64]>([])
     /// Set by `stop()`: completions are written at once, as no further poll will write them.
     let stopping = Mutex(false)
-    /// With no platform webhook, platform messages are settled by the claim itself. Off, they
-    /// are dropped after the claim and completed like deliveries (the completion tests use it).
-    let dropsPlatformMessagesInClaim = Atomic<Bool>(true)
 
     public init(
         configuration: Configuration, store: SQLiteStore, contracts: [PartnerContract], platformKeyId: String, platformSecret: [UInt8],
@@ -178,8 +175,7 @@ public final class OutboxDispatcher: Sendable {
             // With no platform webhook a platform message is dropped: the claim marks it sent
             // (no lease, no completion command), and it is counted below per type as `process`
             // would count it.
-            let dropping: Set<String> = platformEndpoint == nil && dropsPlatformMessagesInClaim.load(ordering: .relaxed)
-                ? [configuration.platformDestination] : []
+            let dropping: Set<String> = platformEndpoint == nil ? [configuration.platformDestination] : []
             let messages = try await store.claimDueOutbox(now: now, limit: room, droppingDestinations: dropping)
             var dropped: [String: Int] = [:]
             for m in messages {
@@ -188,12 +184,6 @@ public final class OutboxDispatcher: Sendable {
                     continue
                 }
                 guard inMemory.withLock({ $0.insert(m.id).inserted }) else { continue }
-                // No task and no decoding for a dropped message (when the claim did not settle it).
-                if platformEndpoint == nil, m.destination == configuration.platformDestination, let type = Self.platformMessageType(m.payload) {
-                    dropped[type, default: 0] += 1
-                    await completeLater(m.id)
-                    continue
-                }
                 lane(m.destination).submit(m) { [self] m in await process(m) }
             }
             for (type, count) in dropped {
@@ -457,7 +447,7 @@ public final class OutboxDispatcher: Sendable {
     // MARK: Platform
 
     /// The type of a platform message as the store writes them (`{"type":"loan.funded",…}`),
-    /// or nil for anything else (which then goes the ordinary way and is judged there).
+    /// read without decoding; nil for anything else, which a drop counts as "unknown".
     static func platformMessageType(_ payload: [UInt8]) -> String? {
         let prefix = Array(#"{"type":""#.utf8)
         guard payload.count > prefix.count, payload.starts(with: prefix),

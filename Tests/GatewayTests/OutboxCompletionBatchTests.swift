@@ -7,8 +7,8 @@ import Storage
 
 /// The dispatcher writes the completions of delivered messages (those with no follow-up) as one
 /// store command per poll, or as soon as `completionBatchMax` wait, instead of one each.
-/// Platform messages with no webhook stand in for delivered messages here, so the claim is told
-/// not to settle them itself.
+/// Platform messages about loans the store does not know stand in for delivered messages here:
+/// with a webhook configured they are done without a request (there is nothing to tell).
 @Suite struct OutboxCompletionBatchTests {
     static let now: Int64 = 1_763_700_000
 
@@ -23,7 +23,7 @@ import Storage
         NSTemporaryDirectory() + "jl-outbox-batch-\(UUID().uuidString).sqlite"
     }
 
-    /// Platform notifications; with no webhook configured the dispatcher drops each at once.
+    /// Platform notifications about loans the store does not hold.
     static func enqueueNotifications(_ store: SQLiteStore, _ count: Int) async throws -> [Int64] {
         var ids: [Int64] = []
         for n in 0..<count {
@@ -33,15 +33,16 @@ import Storage
         return ids
     }
 
-    static func makeDispatcher(_ store: SQLiteStore, completionBatchMax: Int, dropsInClaim: Bool = false) throws -> OutboxDispatcher {
+    /// With `platformWebhookURL` nil, platform messages are dropped by the claim.
+    static func makeDispatcher(_ store: SQLiteStore, completionBatchMax: Int,
+                               platformWebhookURL: String? = "http://127.0.0.1:9/webhook") throws -> OutboxDispatcher {
         var configuration = OutboxDispatcher.Configuration()
         configuration.completionBatchMax = completionBatchMax
         configuration.jitterSeed = 1
-        let dispatcher = try OutboxDispatcher(configuration: configuration, store: store, contracts: [], platformKeyId: "k",
-                                              platformSecret: Array(repeating: 7, count: 32), clock: { now },
-                                              logger: HTTP.Logger(label: "test", logLevel: .critical))
-        dispatcher.dropsPlatformMessagesInClaim.store(dropsInClaim, ordering: .relaxed)
-        return dispatcher
+        configuration.platformWebhookURL = platformWebhookURL
+        return try OutboxDispatcher(configuration: configuration, store: store, contracts: [], platformKeyId: "k",
+                                    platformSecret: Array(repeating: 7, count: 32), clock: { now },
+                                    logger: HTTP.Logger(label: "test", logLevel: .critical))
     }
 
     static func waitUntil(_ condition: () -> Bool) async -> Bool {
@@ -115,41 +116,36 @@ import Storage
     }
 }
 
-/// With no platform webhook, platform messages are dropped straight from the claim (no task
-/// and no decoding each) and counted per type exactly as a delivery would count them.
+/// With no platform webhook, platform messages are dropped by the claim itself (one write each,
+/// no task, no decoding, no completion) and counted per type as a delivery would count them.
 @Suite struct PlatformDropTests {
-    /// Three `loan.funded` and two `loan.unfunded` platform messages.
-    static func enqueueFundedAndUnfunded(_ store: SQLiteStore) async throws -> [Int64] {
+    @Test func theClaimSettlesPlatformMessagesInOneCommand() async throws {
+        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
+        defer { store.close() }
         var ids = try await OutboxCompletionBatchTests.enqueueNotifications(store, 3)
         for n in 0..<2 {
             ids.append(try await store.enqueueOutbox(destination: "platform",
                                                      payload: Array("{\"type\":\"loan.unfunded\",\"loanId\":\"U-\(n)\",\"reason\":\"deadline_passed\"}".utf8),
                                                      notBefore: OutboxCompletionBatchTests.now))
         }
-        return ids
-    }
-
-    @Test func theClaimSettlesPlatformMessagesInOneCommand() async throws {
-        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
-        defer { store.close() }
-        let ids = try await Self.enqueueFundedAndUnfunded(store)
+        // Not a message the store writes: with nowhere to send it, it is dropped too, as "unknown".
+        let odd = try await store.enqueueOutbox(destination: "platform", payload: Array(#"{"loanId":"X"}"#.utf8), notBefore: OutboxCompletionBatchTests.now)
         // A partner message beside them is leased as usual (its partner is unknown here, so it
-        // is not delivered; it stays open).
+        // is not delivered; it is not marked sent).
         let partner = try await store.enqueueOutbox(destination: "partner:bank-z", payload: Array(#"{"type":"funding.request"}"#.utf8),
                                                     notBefore: OutboxCompletionBatchTests.now)
-        let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000, dropsInClaim: true)
+        let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000, platformWebhookURL: nil)
         let commandsBefore = store.writerStatistics.commands
-        #expect(await dispatcher.runOnce() == 6)
-        // The platform messages: sent by the claim, one attempt each, nothing held in memory and
-        // no completion left to write.
-        for id in ids {
+        #expect(await dispatcher.runOnce() == 7)
+        // Sent by the claim, one attempt each; nothing held in memory, no completion to write.
+        for id in ids + [odd] {
             let message = try #require(try await store.outboxMessage(id: id))
             #expect(message.state == .sent && message.attempts == 1, "message \(id)")
         }
         #expect(dispatcher.completionsPending == 0)
         #expect(store.writerStatistics.commands - commandsBefore == 1, "one claim, no completion command")
         let text = dispatcher.metrics.render()
-        for (type, count) in [("loan.funded", 3), ("loan.unfunded", 2)] {
+        for (type, count) in [("loan.funded", 3), ("loan.unfunded", 2), ("unknown", 1)] {
             for result in ["dropped", "done"] {
                 let line = "jointlend_outbox_deliveries_total{destination=\"platform\",type=\"\(type)\",result=\"\(result)\"} \(count)"
                 #expect(text.contains(line), "missing: \(line)")
@@ -158,31 +154,10 @@ import Storage
         #expect(try await store.outboxMessage(id: partner)?.state != .sent)
         // A later claim returns none of the settled messages.
         let later = try await store.claimDueOutbox(now: OutboxCompletionBatchTests.now + 10_000, limit: 100)
-        #expect(Set(later.map(\.id)).isDisjoint(with: ids))
+        #expect(Set(later.map(\.id)).isDisjoint(with: ids + [odd]))
     }
 
-    @Test func droppedPlatformMessagesAreCountedPerTypeAndCompleted() async throws {
-        let store = try OutboxCompletionBatchTests.makeStore(path: OutboxCompletionBatchTests.temporaryPath())
-        defer { store.close() }
-        let ids = try await Self.enqueueFundedAndUnfunded(store)
-        // Not a platform message the store writes: judged the ordinary way (unreadable → dead).
-        let odd = try await store.enqueueOutbox(destination: "platform", payload: Array("{\"loanId\":\"X\"}".utf8), notBefore: OutboxCompletionBatchTests.now)
-        let dispatcher = try OutboxCompletionBatchTests.makeDispatcher(store, completionBatchMax: 1_000)
-        #expect(await dispatcher.runOnce() == 6)
-        #expect(await OutboxCompletionBatchTests.waitUntil { dispatcher.messagesInFlight == 5 })
-        _ = await dispatcher.runOnce()
-        #expect(try await OutboxCompletionBatchTests.states(store, ids).allSatisfy { $0 == .sent })
-        #expect(try await store.outboxMessage(id: odd)?.state == .dead)
-        let text = dispatcher.metrics.render()
-        for (type, count) in [("loan.funded", 3), ("loan.unfunded", 2)] {
-            for result in ["dropped", "done"] {
-                let line = "jointlend_outbox_deliveries_total{destination=\"platform\",type=\"\(type)\",result=\"\(result)\"} \(count)"
-                #expect(text.contains(line), "missing: \(line)")
-            }
-        }
-    }
-
-    @Test func onlyTheStoresPlatformTypesTakeTheShortWay() {
+    @Test func onlyTheStoresPlatformTypesAreCountedByName() {
         #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"loan.funded","loanId":"L-1"}"#.utf8)) == "loan.funded")
         #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"loan.unfunded","loanId":"L-1"}"#.utf8)) == "loan.unfunded")
         #expect(OutboxDispatcher.platformMessageType(Array(#"{"type":"funding.request"}"#.utf8)) == nil)
