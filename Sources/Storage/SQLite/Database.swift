@@ -23,7 +23,7 @@ public final class Database {
         public var walAutocheckpointPages = 8_192
         /// After a checkpoint restarts the WAL, its file is truncated to this size, so a burst
         /// does not keep its disk space forever.
-        public var walBytesKeptMax = 64 * 1_024 * 1_024
+        public var walBytesKeptMax = 96 * 1_024 * 1_024
         /// Gather a commit's WAL frames into one write (see `CSQLiteVFS.h`). Honoured only with
         /// `synchronousFull`, where every commit syncs the WAL before other connections may read it.
         public var coalescesWALWrites = true
