@@ -29,6 +29,22 @@ enum EVPAlgorithms {
         return EVP_Digest(bytes.baseAddress, bytes.count, out, &length, md, nil) == 1
     }
 
+    /// The same digest on a context borrowed from `contexts` (made for `md`): `EVP_Digest` makes
+    /// and frees a context on every call, which for a short input costs more than the hashing.
+    static func digest(_ md: OpaquePointer, _ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>,
+                       contexts: ContextPool) -> Bool {
+        guard let context = contexts.borrow() else { return false }
+        var length: UInt32 = 0
+        guard EVP_DigestInit_ex2(context, md, nil) == 1, EVP_DigestUpdate(context, bytes.baseAddress, bytes.count) == 1,
+              EVP_DigestFinal_ex(context, out, &length) == 1 else {
+            contexts.discard(context)
+            clearErrors()
+            return false
+        }
+        contexts.recycle(context)
+        return true
+    }
+
     /// Clears OpenSSL's thread-local error queue after an expected failure (a bad signature, a
     /// key that did not parse), so a later, unrelated check does not report a stale error.
     static func clearErrors() { ERR_clear_error() }

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 @testable import PartnerSigning
 
@@ -61,5 +63,25 @@ import Testing
     @Test func sha256MatchesFIPS180() {
         #expect(Fixtures.hexString(SHA256.hash("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Fixtures.hexString(SHA256.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Fixtures.hexString(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000)))
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// Digest contexts are reused between calls and threads: no call may see another's state.
+    @Test func sha256ContextsCarryNothingBetweenCallsOrThreads() {
+        let inputs: [([UInt8], String)] = [
+            (Array("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            ([], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+        ]
+        let mismatches = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for i in 0..<300 {
+                let (input, expected) = inputs[(i + thread) % inputs.count]
+                if Fixtures.hexString(SHA256.hash(input)) != expected { mismatches.withLock { $0 += 1 } }
+            }
+        }
+        #expect(mismatches.withLock { $0 } == 0)
     }
 }
