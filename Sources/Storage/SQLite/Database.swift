@@ -89,6 +89,8 @@ public final class Database {
         if !configuration.readOnly {
             // More lookaside slots than the default 100 × 1,200 bytes: a group-committed batch
             // keeps many small objects alive, and each miss is a malloc. A failure leaves the default.
+            // Debian's libsqlite3 is built with SQLITE_OMIT_LOOKASIDE, where this does nothing
+            // (every such object is a malloc); an SQLite built with lookaside honours it.
             _ = CSQLite_setLookaside(connection, Self.lookasideSlotBytes, Self.lookasideSlotsCount)
         }
         self.handle = connection
