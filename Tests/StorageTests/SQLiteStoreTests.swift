@@ -9,6 +9,19 @@ import CSQLiteVFS
 @Suite struct SQLiteStoreTests {
     typealias F = StoreFixture
 
+    /// The WAL file kept after a restart is larger than the WAL ever grows before the writer
+    /// restarts it, so under steady load commits overwrite it in place instead of extending it
+    /// (an extension is a block allocation and a size change that each fdatasync must journal).
+    @Test func walFileKeptAfterARestartHoldsAWholeWAL() throws {
+        let kept = Database.Configuration().walBytesKeptMax
+        let framesMax = StoreConfiguration.walPagesMax + 1_024  // the limit plus one large commit
+        #expect(kept >= framesMax * (4_096 + 24) + 32)
+        let db = try Database(path: F.temporaryPath())
+        defer { db.close() }
+        #expect(try db.fetchInt64("PRAGMA journal_size_limit") == Int64(kept))
+        #expect(try db.fetchInt64("PRAGMA page_size") == 4_096)
+    }
+
     @Test func databaseWrittenByNewerVersionIsRefused() throws {
         let path = F.temporaryPath()
         try SQLiteStore(configuration: F.configuration(path: path)).close()
