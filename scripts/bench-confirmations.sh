@@ -29,6 +29,8 @@ trap cleanup EXIT
 port=18483
 python3 scripts/bench/bench-config.py "$repo" "$work/gateway.json"
 .build/release/jointlend-bench confirmations-fixture --config "$work/gateway.json" --data-dir "$work/data" --loans "$loans" --out "$work/fixture.tsv"
+# The fixture just wrote a few hundred MB; flush it now, not during the measured run.
+[ -n "${JL_BENCH_NO_SYNC:-}" ] || sync
 .build/release/jointlend serve --config "$work/gateway.json" --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/serve.out" 2>"$work/serve.log" &
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
