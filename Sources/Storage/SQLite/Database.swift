@@ -22,7 +22,9 @@ public final class Database {
         /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
         public var walAutocheckpointPages = 8_192
         /// After a checkpoint restarts the WAL, its file is truncated to this size, so a burst
-        /// does not keep its disk space forever.
+        /// does not keep its disk space forever. Above the ~82 MB the store's WAL reaches before
+        /// the writer restarts it (`StoreConfiguration.walPagesMax`), so under steady load commits
+        /// overwrite the file in place rather than extend it.
         public var walBytesKeptMax = 96 * 1_024 * 1_024
         /// Gather a commit's WAL frames into one write (see `CSQLiteVFS.h`). Honoured only with
         /// `synchronousFull`, where every commit syncs the WAL before other connections may read it.
