@@ -47,7 +47,7 @@ public final class GatewayAPI: Sendable {
         for c in contracts { byId[c.partnerId] = c }
         self.contracts = byId
         // One replay guard for all verifiers: nonces are keyed by key id, evicted by time.
-        let replayGuard = NonceReplayGuard()
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: config.runtime.replayNoncesMax))
         let platformKey = try VerifyingKey(algorithm: .hmacSHA256, material: platformSecret)
         platformVerifier = try PartnerVerifier(
             scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256, timestampToleranceSeconds: config.runtime.platform.timestampToleranceSeconds),

@@ -1,3 +1,4 @@
+import PartnerSigning
 import Storage
 
 /// The running gateway's settings from `Config/gateway.json` (every one optional, defaults here).
@@ -43,6 +44,9 @@ public struct RuntimeSettings: Sendable {
     public var storePipelinesSync = true
     public var storeCheckpointIntervalMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
     public var storePipelinedBatchCommandsMin = 32
+    /// Nonces the replay guard keeps (`server.replayNoncesMax`): sustained signed requests per
+    /// second × twice the timestamp tolerance must fit, or requests are refused until some expire.
+    public var replayNoncesMax = NonceReplayGuard.Configuration.defaultEntriesMax
     /// How often the deadline sweeper and the outbox dispatcher look for work.
     public var sweepIntervalMilliseconds = 1_000
 
@@ -50,7 +54,7 @@ public struct RuntimeSettings: Sendable {
         var r = RuntimeSettings()
         if let s = root.object("server", required: false) {
             s.rejectUnknown(["host", "port", "eventLoops", "bodyBytesMax", "connectionsMax", "headerReadTimeoutMilliseconds",
-                             "bodyReadTimeoutMilliseconds", "idleTimeoutMilliseconds", "writeTimeoutMilliseconds", "shutdownGraceMilliseconds"])
+                             "bodyReadTimeoutMilliseconds", "idleTimeoutMilliseconds", "writeTimeoutMilliseconds", "shutdownGraceMilliseconds", "replayNoncesMax"])
             r.server.host = s.string("host", required: false, bytesMax: 64) ?? r.server.host
             r.server.port = s.int("port", required: false, in: 0...65_535) ?? r.server.port
             r.server.eventLoops = s.int("eventLoops", required: false, in: 0...256) ?? r.server.eventLoops
@@ -62,6 +66,7 @@ public struct RuntimeSettings: Sendable {
             r.server.idleTimeoutMilliseconds = s.int("idleTimeoutMilliseconds", required: false, in: ms) ?? r.server.idleTimeoutMilliseconds
             r.server.writeTimeoutMilliseconds = s.int("writeTimeoutMilliseconds", required: false, in: ms) ?? r.server.writeTimeoutMilliseconds
             r.server.shutdownGraceMilliseconds = s.int("shutdownGraceMilliseconds", required: false, in: 0...600_000) ?? r.server.shutdownGraceMilliseconds
+            r.replayNoncesMax = s.int("replayNoncesMax", required: false, in: 1_000...100_000_000) ?? r.replayNoncesMax
         }
         if let p = root.object("platform", required: false) {
             p.rejectUnknown(["keyId", "secretFile", "secretEnv", "webhookUrl", "timestampToleranceSeconds"])

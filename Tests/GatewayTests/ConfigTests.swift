@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import PartnerSigning
 @testable import Gateway
 @testable import LendingCore
 import Storage
@@ -83,6 +84,21 @@ import Storage
         #expect(throws: ConfigError.self) { try load(#"{"pipelinedBatchCommandsMin":0}"#) }
         #expect(throws: ConfigError.self) { try load(#"{"pipelinedSync":"yes"}"#) }
         #expect(throws: ConfigError.self) { try load(#"{"pipelineSync":true}"#) }
+    }
+
+    @Test func replayGuardSizeIsReadAndBounded() throws {
+        let shipped = try String(contentsOfFile: "\(Self.repoRoot)/Config/gateway.json", encoding: .utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-settings-\(UInt32.random(in: 0...UInt32.max)).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func load(_ server: String) throws -> GatewayConfig {
+            let end = try #require(shipped.lastIndex(of: "}"))
+            try (String(shipped[..<end]) + #","server":\#(server)}"#).write(toFile: path, atomically: true, encoding: .utf8)
+            return try GatewayConfig.load(path: path)
+        }
+        #expect(try load(#"{"replayNoncesMax":20000000}"#).runtime.replayNoncesMax == 20_000_000)
+        #expect(try load("{}").runtime.replayNoncesMax == NonceReplayGuard.Configuration.defaultEntriesMax)
+        #expect(throws: ConfigError.self) { try load(#"{"replayNoncesMax":999}"#) }
+        #expect(throws: ConfigError.self) { try load(#"{"replayNoncesMax":"many"}"#) }
     }
 
     @Test func guaranteeCapAboveTheJurisdictionMaximumIsRefused() {

@@ -12,6 +12,24 @@ import Testing
         try replayGuard.record(keyID: "k1", nonce: "nonce-0000000001", now: 1601)
     }
 
+    /// The guard keeps 64-bit salted fingerprints, not the strings: many distinct nonces are all
+    /// accepted once and all refused a second time, and fingerprints differ between guards (the
+    /// salt is per instance), so a sender cannot precompute them.
+    @Test func fingerprintsTellManyNoncesApartAndAreSaltedPerGuard() throws {
+        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: 200_000, retentionSeconds: 600, shardCount: 16))
+        for i in 0..<100_000 { try replayGuard.record(keyID: "k\(i % 3)", nonce: "n-\(i)", now: 1000) }
+        #expect(replayGuard.count == 100_000)
+        var replays = 0
+        for i in stride(from: 0, to: 100_000, by: 7) {
+            do { try replayGuard.record(keyID: "k\(i % 3)", nonce: "n-\(i)", now: 1001) } catch SigningError.nonceReplayed { replays += 1 }
+        }
+        #expect(replays == (100_000 + 6) / 7)
+        let other = NonceReplayGuard()
+        #expect(replayGuard.fingerprint(keyID: "k", nonce: "n") != other.fingerprint(keyID: "k", nonce: "n"))
+        #expect(replayGuard.fingerprint(keyID: "k", nonce: "n") == replayGuard.fingerprint(keyID: "k", nonce: "n"))
+        #expect(replayGuard.fingerprint(keyID: "k1", nonce: "n") != replayGuard.fingerprint(keyID: "k", nonce: "1n"))
+    }
+
     @Test func aMessageStampedAheadCannotBeReplayedAtTheFarEdgeOfItsWindow() throws {
         let scheme = SchemeHarness.scheme(.jl1, .hmacSHA256)
         let verifier = try SchemeHarness.verifier(scheme)
