@@ -44,7 +44,7 @@ public final class NonceReplayGuard: Sendable {
         try shard.record(fingerprint, now: now, expiresAt: now.addingReportingOverflow(configuration.retentionSeconds).partialValue)
     }
 
-    /// Kept per process and never shown: with it, a sender cannot compute fingerprints, so cannot
+    /// Drawn per guard and never shown: without it, a sender cannot compute fingerprints, so cannot
     /// aim nonces at one shard or make two of its nonces collide.
     private let salt = (UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max))
 
