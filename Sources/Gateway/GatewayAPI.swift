@@ -61,6 +61,12 @@ public final class GatewayAPI: Sendable {
         }
         rateLimiter = RateLimiter(defaultPolicy: .init(ratePerSecond: config.runtime.partnerRateLimit.ratePerSecond, burst: config.runtime.partnerRateLimit.burst), policies: policies)
         metrics.collectText { [requestStats] in requestStats.render() }
+        // Live nonces against the bound: at the bound, signed requests are refused (replay_guard_full).
+        metrics.collect { [replayGuard] in
+            [("jointlend_replay_nonces", "Nonces the replay guard holds (kept twice the timestamp tolerance).", "", Double(replayGuard.count)),
+             ("jointlend_replay_nonces_max", "Bound on held nonces (server.replayNoncesMax); at it, signed requests are refused.", "",
+              Double(replayGuard.configuration.entriesMax))]
+        }
     }
 
     static func describeMetrics(_ m: Metrics) {

@@ -64,15 +64,23 @@ import Storage
         #expect(p.contains("$.ruleSet.defaultRule.funding.mode: expected \"coFunding\", \"allocation\" or \"mixed\""))
     }
 
-    @Test func storeSettingsAreReadAndCheckedByName() throws {
+    /// The shipped configuration's text with one more top-level member.
+    func shippedJSON(adding member: String, _ value: String) throws -> String {
         let shipped = try String(contentsOfFile: "\(Self.repoRoot)/Config/gateway.json", encoding: .utf8)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("store-settings-\(UInt32.random(in: 0...UInt32.max)).json").path
+        let end = try #require(shipped.lastIndex(of: "}"))
+        return String(shipped[..<end]) + #","\#(member)":\#(value)}"#
+    }
+
+    /// That configuration loaded as a file.
+    func shippedConfig(adding member: String, _ value: String) throws -> GatewayConfig {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UInt32.random(in: 0...UInt32.max)).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        func load(_ store: String) throws -> GatewayConfig {
-            let end = try #require(shipped.lastIndex(of: "}"))
-            try (String(shipped[..<end]) + #","store":\#(store)}"#).write(toFile: path, atomically: true, encoding: .utf8)
-            return try GatewayConfig.load(path: path)
-        }
+        try shippedJSON(adding: member, value).write(toFile: path, atomically: true, encoding: .utf8)
+        return try GatewayConfig.load(path: path)
+    }
+
+    @Test func storeSettingsAreReadAndCheckedByName() throws {
+        func load(_ store: String) throws -> GatewayConfig { try shippedConfig(adding: "store", store) }
         let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":8,"batchCommandsMax":512,"checkpointIntervalMilliseconds":40}"#)
         #expect(config.runtime.storeCheckpointIntervalMilliseconds == 40)
         #expect(try load("{}").runtime.storeCheckpointIntervalMilliseconds == StoreConfiguration.defaultCheckpointIntervalMilliseconds)
@@ -87,18 +95,12 @@ import Storage
     }
 
     @Test func replayGuardSizeIsReadAndBounded() throws {
-        let shipped = try String(contentsOfFile: "\(Self.repoRoot)/Config/gateway.json", encoding: .utf8)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-settings-\(UInt32.random(in: 0...UInt32.max)).json").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        func load(_ server: String) throws -> GatewayConfig {
-            let end = try #require(shipped.lastIndex(of: "}"))
-            try (String(shipped[..<end]) + #","server":\#(server)}"#).write(toFile: path, atomically: true, encoding: .utf8)
-            return try GatewayConfig.load(path: path)
-        }
-        #expect(try load(#"{"replayNoncesMax":20000000}"#).runtime.replayNoncesMax == 20_000_000)
-        #expect(try load("{}").runtime.replayNoncesMax == NonceReplayGuard.Configuration.defaultEntriesMax)
-        #expect(throws: ConfigError.self) { try load(#"{"replayNoncesMax":999}"#) }
-        #expect(throws: ConfigError.self) { try load(#"{"replayNoncesMax":"many"}"#) }
+        #expect(try shippedConfig(adding: "server", #"{"replayNoncesMax":20000000}"#).runtime.replayNoncesMax == 20_000_000)
+        #expect(try shippedConfig(adding: "server", "{}").runtime.replayNoncesMax == NonceReplayGuard.Configuration.defaultEntriesMax)
+        // Out of range or not a number: refused, naming the field.
+        #expect(problems(try shippedJSON(adding: "server", #"{"replayNoncesMax":999}"#)).contains { $0.hasPrefix("$.server.replayNoncesMax:") })
+        #expect(problems(try shippedJSON(adding: "server", #"{"replayNoncesMax":"many"}"#)).contains { $0.hasPrefix("$.server.replayNoncesMax:") })
+        #expect(problems(try shippedJSON(adding: "server", #"{"replayNoncesMax":5000}"#)) == [])
     }
 
     @Test func guaranteeCapAboveTheJurisdictionMaximumIsRefused() {

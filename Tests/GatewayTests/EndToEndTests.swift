@@ -160,6 +160,9 @@ import Testing
         // The loan's partner tranche and nothing else waits in the outbox; the writer has committed batches.
         #expect(metrics.text.contains("jointlend_outbox_depth 1\n"), "\(metrics.text)")
         #expect(metrics.text.contains("jointlend_store_batch_size_mean "))
+        // One signed request so far (the loan): one nonce held, against the configured bound.
+        #expect(metrics.text.contains("jointlend_replay_nonces 1\n"), "\(metrics.text)")
+        #expect(metrics.text.contains("jointlend_replay_nonces_max 4000000\n"))
         let partners = try await h.platform(.GET, "/v1/partners")
         guard case .array(let list)? = partners.json?["partners"] else { Issue.record("\(partners.text)"); return }
         #expect(list.count == 3)
