@@ -36,6 +36,8 @@ public final class SQLiteStore: Store {
         let context = try WriteContext(db: db)
         let checkpointer = configuration.checkpointIntervalMilliseconds > 0
             ? try Checkpointer(path: configuration.path, intervalMilliseconds: configuration.checkpointIntervalMilliseconds,
+                               catchUpIntervalMilliseconds: StoreConfiguration.checkpointCatchUpIntervalMilliseconds,
+                               catchUpFromFrames: StoreConfiguration.checkpointCatchUpFromFrames,
                                busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
             : nil
         self.configuration = configuration

@@ -22,6 +22,38 @@ import CSQLiteVFS
         #expect(try db.fetchInt64("PRAGMA page_size") == 4_096)
     }
 
+    /// The background checkpointer passes every interval while the WAL is short; while a WAL
+    /// past its catch-up length keeps growing it passes every catch-up interval, so that the
+    /// writer's own checkpoint at the WAL's restart finds little left to copy; and once the WAL
+    /// stops growing it goes back to the interval.
+    @Test func checkpointerCatchesUpOnlyWhileALongWALGrows() throws {
+        func passes(catchUpFromFrames: Int64, writing: Bool, idleAfter: Bool) throws -> (writing: Int, idle: Int) {
+            let path = F.temporaryPath()
+            let db = try Database(path: path)
+            defer { db.close() }
+            try db.execute("CREATE TABLE t (b BLOB)")
+            let checkpointer = try Checkpointer(path: path, intervalMilliseconds: 250, catchUpIntervalMilliseconds: 2,
+                                                catchUpFromFrames: catchUpFromFrames, busyTimeoutMilliseconds: 2_000)
+            defer { checkpointer.close() }
+            let start = Date()
+            while Date().timeIntervalSince(start) < 0.6 {
+                if writing { try db.execute("INSERT INTO t VALUES (randomblob(30000))") }  // about 8 WAL frames
+                usleep(1_000)
+            }
+            let whileWriting = checkpointer.passes
+            guard idleAfter else { return (whileWriting, 0) }
+            Thread.sleep(forTimeInterval: 0.6)
+            return (whileWriting, checkpointer.passes - whileWriting)
+        }
+        // The interval alone gives two passes in 0.6 s; catching up gives one every few ms.
+        let growing = try passes(catchUpFromFrames: 8, writing: true, idleAfter: true)
+        #expect(growing.writing >= 20, "catch-up passes while the WAL grows: \(growing.writing)")
+        #expect(growing.idle <= 4, "passes once the WAL stopped growing: \(growing.idle)")
+        let short = try passes(catchUpFromFrames: 1_000_000, writing: true, idleAfter: false)
+        #expect(short.writing <= 4, "passes while the WAL stays short of the catch-up length: \(short.writing)")
+        #expect(Checkpointer.nextWait(walFrames: nil, lastWALFrames: 0, catchUpFromFrames: 8, interval: 50, catchUpInterval: 2) == 50)
+    }
+
     @Test func databaseWrittenByNewerVersionIsRefused() throws {
         let path = F.temporaryPath()
         try SQLiteStore(configuration: F.configuration(path: path)).close()
