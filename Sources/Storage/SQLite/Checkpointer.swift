@@ -13,7 +13,7 @@ import Foundation
 /// `catchUpIntervalMilliseconds`, so that what is left for the writer to copy is small. A WAL
 /// that stopped growing (an idle store) goes back to the long interval.
 final class Checkpointer: @unchecked Sendable {
-    // @unchecked: `stopping` and `finished` are guarded by `condition`; `db` is used by the
+    // @unchecked: `stopping`, `finished` and `passesRun` are guarded by `condition`; `db` is used by the
     // checkpointer thread only.
     private let db: Database
     private let intervalMilliseconds: Int
