@@ -19,7 +19,8 @@ enum StoreBench {
                            each, no pipelining (default 10000)
           --tasks          concurrent submitters (default 512)
           --batch          commands per transaction with group commit (default 1024)
-          --checkpoint-ms  background WAL checkpoint interval; 0 checkpoints inside COMMIT (default 10)
+          --checkpoint-ms  background WAL checkpoint interval while the WAL is short; 0 checkpoints
+                           inside COMMIT (default \(StoreConfiguration.defaultCheckpointIntervalMilliseconds))
         """
 
     struct Figures {

@@ -162,7 +162,7 @@ import Testing
         #expect(metrics.text.contains("jointlend_store_batch_size_mean "))
         // One signed request so far (the loan): one nonce held, against the configured bound.
         #expect(metrics.text.contains("jointlend_replay_nonces 1\n"), "\(metrics.text)")
-        #expect(metrics.text.contains("jointlend_replay_nonces_max 4000000\n"))
+        #expect(metrics.text.contains("jointlend_replay_nonces_max \(NonceReplayGuard.Configuration.defaultEntriesMax)\n"))
         let partners = try await h.platform(.GET, "/v1/partners")
         guard case .array(let list)? = partners.json?["partners"] else { Issue.record("\(partners.text)"); return }
         #expect(list.count == 3)
