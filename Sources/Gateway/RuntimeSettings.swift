@@ -43,7 +43,7 @@ public struct RuntimeSettings: Sendable {
     public var storeBatchCommandsMax = 1_024
     public var storePipelinesSync = true
     public var storeCheckpointIntervalMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
-    public var storePipelinedBatchCommandsMin = 32
+    public var storePipelinedBatchCommandsMin = StoreConfiguration.defaultPipelinedBatchCommandsMin
     /// Nonces the replay guard keeps (`server.replayNoncesMax`): sustained signed requests per
     /// second × twice the timestamp tolerance must fit, or requests are refused until some expire.
     public var replayNoncesMax = NonceReplayGuard.Configuration.defaultEntriesMax

@@ -21,6 +21,8 @@ enum StoreBench {
           --batch          commands per transaction with group commit (default 1024)
           --checkpoint-ms  background WAL checkpoint interval while the WAL is short; 0 checkpoints
                            inside COMMIT (default \(StoreConfiguration.defaultCheckpointIntervalMilliseconds))
+          --pipelined-min  while an fsync is in flight, commands that must wait before the writer
+                           starts its next batch (default \(StoreConfiguration.defaultPipelinedBatchCommandsMin))
         """
 
     struct Figures {
@@ -41,6 +43,7 @@ enum StoreBench {
         var tasks = 512
         var batch = 1_024
         var checkpointMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
+        var pipelinedMin = StoreConfiguration.defaultPipelinedBatchCommandsMin
         var directory = FileManager.default.temporaryDirectory.path
         var it = args.makeIterator()
         while let arg = it.next() {
@@ -57,20 +60,21 @@ enum StoreBench {
             case "--tasks": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--tasks must be 1...100000") }; tasks = n
             case "--batch": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--batch must be 1...100000") }; batch = n
             case "--checkpoint-ms": guard let n = Int(value), (0...60_000).contains(n) else { return usage("--checkpoint-ms must be 0...60000") }; checkpointMilliseconds = n
+            case "--pipelined-min": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--pipelined-min must be 1...100000") }; pipelinedMin = n
             case "--dir": directory = value
             default: return usage("unknown option \(arg)")
             }
         }
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)
-        let settings = (loanCounts, confirmations, single, tasks, batch, directory, checkpointMilliseconds)
+        let settings = (loanCounts, confirmations, single, tasks, batch, directory, checkpointMilliseconds, pipelinedMin)
         Task {
             do {
                 var figures: [Figures] = []
                 for loans in settings.0 {
-                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5, checkpointMilliseconds: settings.6))
+                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5, checkpointMilliseconds: settings.6, pipelinedMin: settings.7))
                     if settings.2 > 0 {
-                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5, checkpointMilliseconds: settings.6))
+                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5, checkpointMilliseconds: settings.6, pipelinedMin: settings.7))
                     }
                 }
                 result.set(.success(figures))
@@ -109,7 +113,8 @@ enum StoreBench {
     /// Confirmations arrive shuffled within windows of this many loans.
     static let arrivalWindow = 10_000
 
-    private static func measure(loans: Int, confirmations: Int, tasks: Int, batch: Int, directory: String, checkpointMilliseconds: Int) async throws -> Figures {
+    private static func measure(loans: Int, confirmations: Int, tasks: Int, batch: Int, directory: String, checkpointMilliseconds: Int,
+                                pipelinedMin: Int) async throws -> Figures {
         let path = "\(directory)/jointlend-store-bench-\(getpid())-\(loans)-\(batch).sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
         let approvedAt = Int64(Date().timeIntervalSince1970)
@@ -118,6 +123,7 @@ enum StoreBench {
         // The comparison is the classic one: each command its own transaction and its own fsync.
         configuration.pipelinesSync = batch > 1
         configuration.checkpointIntervalMilliseconds = checkpointMilliseconds
+        configuration.pipelinedBatchCommandsMin = pipelinedMin
         configuration.queueCommandsMax = max(tasks * 2, 1_024)
         let setup = try SQLiteStore(configuration: configuration)
         try await setup.depositToPool(funderId: "P1", amountMinor: Int64(loans + confirmations) * 1_000_000, reference: "bench", now: approvedAt)

@@ -81,12 +81,13 @@ import Storage
 
     @Test func storeSettingsAreReadAndCheckedByName() throws {
         func load(_ store: String) throws -> GatewayConfig { try shippedConfig(adding: "store", store) }
-        let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":8,"batchCommandsMax":512,"checkpointIntervalMilliseconds":40}"#)
+        let config = try load(#"{"pipelinedSync":false,"pipelinedBatchCommandsMin":24,"batchCommandsMax":512,"checkpointIntervalMilliseconds":40}"#)
         #expect(config.runtime.storeCheckpointIntervalMilliseconds == 40)
         #expect(try load("{}").runtime.storeCheckpointIntervalMilliseconds == StoreConfiguration.defaultCheckpointIntervalMilliseconds)
         #expect(throws: ConfigError.self) { try load(#"{"checkpointIntervalMilliseconds":-1}"#) }
         #expect(config.runtime.storePipelinesSync == false)
-        #expect(config.runtime.storePipelinedBatchCommandsMin == 8)
+        #expect(config.runtime.storePipelinedBatchCommandsMin == 24)
+        #expect(try load("{}").runtime.storePipelinedBatchCommandsMin == StoreConfiguration.defaultPipelinedBatchCommandsMin)
         #expect(config.runtime.storeBatchCommandsMax == 512)
         #expect(try load("{}").runtime.storePipelinesSync == true)
         #expect(throws: ConfigError.self) { try load(#"{"pipelinedBatchCommandsMin":0}"#) }
