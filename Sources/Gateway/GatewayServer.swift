@@ -73,6 +73,8 @@ public final class GatewayServer: Sendable {
             var samples: [(name: String, help: String, labels: String, value: Double)] = [
                 ("jointlend_store_queue_depth", "Commands waiting for the store's writer.", "", Double(store.queuedCommandsCount)),
                 ("jointlend_store_batches", "Transactions the writer has committed (group commits).", "", Double(w.batches)),
+                ("jointlend_store_batches_overlapping_sync", "Batches the writer started while an earlier batch's WAL fsync was still running.", "",
+                 Double(w.batchesOverlappingSync)),
                 ("jointlend_store_commands", "Commands the writer has applied.", "", Double(w.commands)),
                 ("jointlend_store_batch_size_mean", "Commands per committed transaction, on average since start.", "",
                  w.batches > 0 ? Double(w.commands) / Double(w.batches) : 0),

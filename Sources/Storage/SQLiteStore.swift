@@ -75,12 +75,13 @@ public final class SQLiteStore: Store {
     /// Commands waiting for the writer.
     public var queuedCommandsCount: Int { writer.queuedCount }
 
-    /// Writer totals since open: batches, commands, the writer's wall and CPU time in them, and,
-    /// summed over commands, the time spent queued and in the batch that applied each.
+    /// Writer totals since open: batches, commands, the writer's wall and CPU time in them,
+    /// summed over commands the time spent queued and in the batch that applied each, and the
+    /// batches started while an earlier batch's fsync was still running.
     public var writerStatistics: (batches: Int, commands: Int, busyNanoseconds: UInt64, cpuNanoseconds: UInt64,
-                                  queuedNanoseconds: UInt64, applyingNanoseconds: UInt64) {
+                                  queuedNanoseconds: UInt64, applyingNanoseconds: UInt64, batchesOverlappingSync: Int) {
         let s = writer.currentStatistics
-        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds, s.queuedNanoseconds, s.applyingNanoseconds)
+        return (s.batches, s.commands, s.busyNanoseconds, s.cpuNanoseconds, s.queuedNanoseconds, s.applyingNanoseconds, s.batchesOverlappingSync)
     }
 
     /// True once a WAL fsync has failed: the store refuses every command until reopened.

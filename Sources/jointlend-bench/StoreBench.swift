@@ -36,7 +36,8 @@ enum StoreBench {
         var perSecond: Double { Double(confirmations) / seconds }
     }
 
-    static func run(_ args: ArraySlice<String>) -> Int32 {
+    /// What the command line chose; the defaults are the ones `help` prints.
+    struct Settings: Sendable {
         var loanCounts = [10_000, 1_000_000]
         var confirmations = 100_000
         var single = 10_000
@@ -45,6 +46,10 @@ enum StoreBench {
         var checkpointMilliseconds = StoreConfiguration.defaultCheckpointIntervalMilliseconds
         var pipelinedMin = StoreConfiguration.defaultPipelinedBatchCommandsMin
         var directory = FileManager.default.temporaryDirectory.path
+    }
+
+    static func run(_ args: ArraySlice<String>) -> Int32 {
+        var settings = Settings()
         var it = args.makeIterator()
         while let arg = it.next() {
             guard arg.hasPrefix("--") else { return usage("unexpected argument \(arg)") }
@@ -54,27 +59,27 @@ enum StoreBench {
             case "--loans":
                 let parsed = value.split(separator: ",").compactMap { Int($0) }
                 guard !parsed.isEmpty, parsed.allSatisfy({ (1...10_000_000).contains($0) }) else { return usage("--loans must list counts in 1...10000000") }
-                loanCounts = parsed
-            case "--confirmations": guard let n = Int(value), n > 0 else { return usage("--confirmations must be positive") }; confirmations = n
-            case "--single": guard let n = Int(value), n >= 0 else { return usage("--single must be ≥ 0") }; single = n
-            case "--tasks": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--tasks must be 1...100000") }; tasks = n
-            case "--batch": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--batch must be 1...100000") }; batch = n
-            case "--checkpoint-ms": guard let n = Int(value), (0...60_000).contains(n) else { return usage("--checkpoint-ms must be 0...60000") }; checkpointMilliseconds = n
-            case "--pipelined-min": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--pipelined-min must be 1...100000") }; pipelinedMin = n
-            case "--dir": directory = value
+                settings.loanCounts = parsed
+            case "--confirmations": guard let n = Int(value), n > 0 else { return usage("--confirmations must be positive") }; settings.confirmations = n
+            case "--single": guard let n = Int(value), n >= 0 else { return usage("--single must be ≥ 0") }; settings.single = n
+            case "--tasks": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--tasks must be 1...100000") }; settings.tasks = n
+            case "--batch": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--batch must be 1...100000") }; settings.batch = n
+            case "--checkpoint-ms": guard let n = Int(value), (0...60_000).contains(n) else { return usage("--checkpoint-ms must be 0...60000") }; settings.checkpointMilliseconds = n
+            case "--pipelined-min": guard let n = Int(value), (1...100_000).contains(n) else { return usage("--pipelined-min must be 1...100000") }; settings.pipelinedMin = n
+            case "--dir": settings.directory = value
             default: return usage("unknown option \(arg)")
             }
         }
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)
-        let settings = (loanCounts, confirmations, single, tasks, batch, directory, checkpointMilliseconds, pipelinedMin)
+        let chosen = settings
         Task {
             do {
                 var figures: [Figures] = []
-                for loans in settings.0 {
-                    figures.append(try await measure(loans: loans, confirmations: settings.1, tasks: settings.3, batch: settings.4, directory: settings.5, checkpointMilliseconds: settings.6, pipelinedMin: settings.7))
-                    if settings.2 > 0 {
-                        figures.append(try await measure(loans: loans, confirmations: settings.2, tasks: settings.3, batch: 1, directory: settings.5, checkpointMilliseconds: settings.6, pipelinedMin: settings.7))
+                for loans in chosen.loanCounts {
+                    figures.append(try await measure(loans: loans, confirmations: chosen.confirmations, batch: chosen.batch, chosen))
+                    if chosen.single > 0 {
+                        figures.append(try await measure(loans: loans, confirmations: chosen.single, batch: 1, chosen))
                     }
                 }
                 result.set(.success(figures))
@@ -86,7 +91,7 @@ enum StoreBench {
         done.wait()
         switch result.get() {
         case .success(let figures):
-            report(figures, tasks: tasks, batch: batch)
+            report(figures, tasks: settings.tasks, batch: settings.batch)
             return 0
         case .failure(let error):
             print("store bench failed: \(error)")
@@ -113,17 +118,18 @@ enum StoreBench {
     /// Confirmations arrive shuffled within windows of this many loans.
     static let arrivalWindow = 10_000
 
-    private static func measure(loans: Int, confirmations: Int, tasks: Int, batch: Int, directory: String, checkpointMilliseconds: Int,
-                                pipelinedMin: Int) async throws -> Figures {
-        let path = "\(directory)/jointlend-store-bench-\(getpid())-\(loans)-\(batch).sqlite"
+    /// `batch` and `confirmations` are passed apart: the one-per-transaction run overrides them.
+    private static func measure(loans: Int, confirmations: Int, batch: Int, _ settings: Settings) async throws -> Figures {
+        let tasks = settings.tasks
+        let path = "\(settings.directory)/jointlend-store-bench-\(getpid())-\(loans)-\(batch).sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
         let approvedAt = Int64(Date().timeIntervalSince1970)
         var configuration = StoreConfiguration(path: path, router: router())
         configuration.batchCommandsMax = batch
         // The comparison is the classic one: each command its own transaction and its own fsync.
         configuration.pipelinesSync = batch > 1
-        configuration.checkpointIntervalMilliseconds = checkpointMilliseconds
-        configuration.pipelinedBatchCommandsMin = pipelinedMin
+        configuration.checkpointIntervalMilliseconds = settings.checkpointMilliseconds
+        configuration.pipelinedBatchCommandsMin = settings.pipelinedMin
         configuration.queueCommandsMax = max(tasks * 2, 1_024)
         let setup = try SQLiteStore(configuration: configuration)
         try await setup.depositToPool(funderId: "P1", amountMinor: Int64(loans + confirmations) * 1_000_000, reference: "bench", now: approvedAt)

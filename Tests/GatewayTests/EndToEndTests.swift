@@ -160,6 +160,7 @@ import Testing
         // The loan's partner tranche and nothing else waits in the outbox; the writer has committed batches.
         #expect(metrics.text.contains("jointlend_outbox_depth 1\n"), "\(metrics.text)")
         #expect(metrics.text.contains("jointlend_store_batch_size_mean "))
+        #expect(metrics.text.contains("jointlend_store_batches_overlapping_sync "))
         // One signed request so far (the loan): one nonce held, against the configured bound.
         #expect(metrics.text.contains("jointlend_replay_nonces 1\n"), "\(metrics.text)")
         #expect(metrics.text.contains("jointlend_replay_nonces_max \(NonceReplayGuard.Configuration.defaultEntriesMax)\n"))

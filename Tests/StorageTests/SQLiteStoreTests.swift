@@ -552,6 +552,36 @@ final class Gate: @unchecked Sendable {
         #expect(try await store.verifyAudit() == nil)
     }
 
+    /// While an fsync runs, the writer starts its next batch once `pipelinedBatchCommandsMin`
+    /// commands wait, not before: with 64 callers and a minimum of 1 batches overlap the fsync
+    /// before them; with a minimum no queue reaches, none does (each waits for the fsync to end).
+    @Test func theWriterOverlapsAnFsyncOnlyOnceThePipelinedMinimumWaits() async throws {
+        func overlapping(minimum: Int) async throws -> (overlapping: Int, batches: Int) {
+            var configuration = StoreFixture.configuration()
+            configuration.pipelinedBatchCommandsMin = minimum
+            let store = try SQLiteStore(configuration: configuration)
+            defer { store.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<64 {
+                    group.addTask {
+                        for i in 0..<15 {
+                            try await store.appendAudit(actor: "test", action: "overlap", payload: Array("\(caller)/\(i)".utf8), now: StoreFixture.now)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await store.verifyAudit() == nil)
+            let statistics = store.writerStatistics
+            return (statistics.batchesOverlappingSync, statistics.batches)
+        }
+        let eager = try await overlapping(minimum: 1)
+        #expect(eager.overlapping > 0, "no batch started during an fsync with a minimum of 1 (\(eager.batches) batches)")
+        let held = try await overlapping(minimum: 100_000)
+        #expect(held.overlapping == 0, "\(held.overlapping) of \(held.batches) batches started during an fsync with a minimum no queue reaches")
+        #expect(held.batches > 1)
+    }
+
     @Test func concurrentCommandsAreAllAnsweredDurably() async throws {
         let store = try SQLiteStore(configuration: StoreFixture.configuration())
         defer { store.close() }

@@ -66,6 +66,9 @@ final class DatabaseWriter: @unchecked Sendable {
         var queuedNanoseconds: UInt64 = 0
         /// Summed over commands: wall time of the batch that applied and committed each.
         var applyingNanoseconds: UInt64 = 0
+        /// Batches taken while the fsync of an earlier one was still running: applying and
+        /// syncing overlapped (`pipelinedBatchCommandsMin` decides how soon).
+        var batchesOverlappingSync = 0
     }
 
     private var statistics = Statistics()
@@ -181,6 +184,7 @@ final class DatabaseWriter: @unchecked Sendable {
                 if !condition.wait(until: deadline) { break }
             }
         }
+        if syncedGeneration < submittedGeneration { statistics.batchesOverlappingSync += 1 }
         let count = min(queue.count, configuration.batchCommandsMax)
         let batch = Array(queue.prefix(count))
         queue.removeFirst(count)
