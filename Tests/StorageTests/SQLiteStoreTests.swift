@@ -25,12 +25,12 @@ import CSQLiteVFS
     /// The background checkpointer passes every interval while the WAL is short; while a WAL
     /// past its catch-up length keeps growing it passes every catch-up interval, so that the
     /// writer's own checkpoint at the WAL's restart finds little left to copy; and once the WAL
-    /// stops growing it goes back to the interval.
+    /// has not changed for an interval it goes back to the interval.
     @Test func checkpointerCatchesUpOnlyWhileALongWALGrows() throws {
-        // Timing on a shared 2-core machine is loose (a loaded host gave 14-17 catch-up passes
+        // Timing on a shared 2-core machine is loose (a loaded host has given 14 catch-up passes
         // where an idle one gives over 100), so the bounds keep a wide gap: the interval alone
         // allows at most 3 passes in the 1 s of writing, and catching up must give 10.
-        func passes(catchUpFromFrames: Int64, writing: Bool, seconds: Double, idleAfter: Bool) throws -> (writing: Int, idle: Int) {
+        func passes(catchUpFromFrames: Int64, writing seconds: Double, idleAfter: Bool) throws -> (writing: Int, idle: Int) {
             let path = F.temporaryPath()
             let db = try Database(path: path)
             defer { db.close() }
@@ -40,21 +40,38 @@ import CSQLiteVFS
             defer { checkpointer.close() }
             let start = Date()
             while Date().timeIntervalSince(start) < seconds {
-                if writing { try db.execute("INSERT INTO t VALUES (randomblob(30000))") }  // about 8 WAL frames
+                try db.execute("INSERT INTO t VALUES (randomblob(30000))")  // about 8 WAL frames
                 usleep(1_000)
             }
             let whileWriting = checkpointer.passes
             guard idleAfter else { return (whileWriting, 0) }
+            // Catching up goes on for an interval after the last change; then 0.6 s of idling
+            // allows two interval passes.
             Thread.sleep(forTimeInterval: 0.6)
-            return (whileWriting, checkpointer.passes - whileWriting)
+            let settled = checkpointer.passes
+            Thread.sleep(forTimeInterval: 0.6)
+            return (whileWriting, checkpointer.passes - settled)
         }
-        // The interval alone gives at most three passes in 1 s; catching up gives one every few ms.
-        let growing = try passes(catchUpFromFrames: 8, writing: true, seconds: 1.0, idleAfter: true)
+        let growing = try passes(catchUpFromFrames: 8, writing: 1.0, idleAfter: true)
         #expect(growing.writing >= 10, "catch-up passes while the WAL grows: \(growing.writing)")
         #expect(growing.idle <= 4, "passes once the WAL stopped growing: \(growing.idle)")
-        let short = try passes(catchUpFromFrames: 1_000_000, writing: true, seconds: 0.6, idleAfter: false)
+        let short = try passes(catchUpFromFrames: 1_000_000, writing: 0.6, idleAfter: false)
         #expect(short.writing <= 4, "passes while the WAL stays short of the catch-up length: \(short.writing)")
-        #expect(Checkpointer.nextWait(walFrames: nil, lastWALFrames: 0, catchUpFromFrames: 8, interval: 50, catchUpInterval: 2) == 50)
+    }
+
+    /// The checkpointer's cadence rule, exactly: a failed pass, a short WAL, or a WAL unchanged
+    /// for a whole interval wait the interval; a long WAL that changed within it catches up, even
+    /// if this pass found no change (the writer paused between two passes).
+    @Test func checkpointerCadenceRule() {
+        func wait(_ frames: Int64?, sinceChange: Int) -> Int {
+            Checkpointer.nextWait(walFrames: frames, millisecondsSinceWALChanged: sinceChange, catchUpFromFrames: 8,
+                                  interval: 50, catchUpInterval: 2)
+        }
+        #expect(wait(nil, sinceChange: 0) == 50)
+        #expect(wait(7, sinceChange: 0) == 50)
+        #expect(wait(8, sinceChange: 0) == 2)
+        #expect(wait(1_000, sinceChange: 49) == 2)
+        #expect(wait(1_000, sinceChange: 50) == 50)
     }
 
     @Test func databaseWrittenByNewerVersionIsRefused() throws {
