@@ -11,9 +11,7 @@ import Foundation
 /// pass, the writer will soon checkpoint the rest itself and restart the WAL, inside a COMMIT
 /// that every caller of that batch waits for; from then on it checkpoints every
 /// `catchUpIntervalMilliseconds`, so that what is left for the writer to copy is small. A WAL
-/// that has not changed for a whole interval (an idle store) goes back to the long interval; a
-/// pause shorter than that (the writer descheduled on a busy host, a gap between bursts) does
-/// not, or catching up would stop whenever commits came slower than one per catch-up interval.
+/// that stopped growing (an idle store) goes back to the long interval.
 final class Checkpointer: @unchecked Sendable {
     // @unchecked: `stopping`, `finished` and `passesRun` are guarded by `condition`; `db` is used by the
     // checkpointer thread only.
@@ -44,7 +42,6 @@ final class Checkpointer: @unchecked Sendable {
         condition.lock()
         var waitMilliseconds = intervalMilliseconds
         var lastWALFrames: Int64 = 0
-        var walChangedAtNanoseconds: UInt64 = 0
         while !stopping {
             _ = condition.wait(until: Date(timeIntervalSinceNow: Double(waitMilliseconds) / 1_000))
             if stopping { break }
@@ -52,15 +49,9 @@ final class Checkpointer: @unchecked Sendable {
             // A failed checkpoint is retried at the next tick; the WAL only grows meanwhile.
             // Its second column is the WAL's length in frames.
             let walFrames = (try? db.fetchOne("PRAGMA wal_checkpoint(PASSIVE)") { $0.int64(1) }) ?? nil
-            let now = DispatchTime.now().uptimeNanoseconds
-            if let walFrames, walFrames != lastWALFrames {
-                lastWALFrames = walFrames
-                walChangedAtNanoseconds = now
-            }
-            let sinceChange = Int(min((now &- min(walChangedAtNanoseconds, now)) / 1_000_000, UInt64(Int.max)))
-            waitMilliseconds = Self.nextWait(walFrames: walFrames, millisecondsSinceWALChanged: sinceChange,
-                                             catchUpFromFrames: catchUpFromFrames, interval: intervalMilliseconds,
-                                             catchUpInterval: catchUpIntervalMilliseconds)
+            waitMilliseconds = Self.nextWait(walFrames: walFrames, lastWALFrames: lastWALFrames, catchUpFromFrames: catchUpFromFrames,
+                                             interval: intervalMilliseconds, catchUpInterval: catchUpIntervalMilliseconds)
+            if let walFrames { lastWALFrames = walFrames }
             condition.lock()
             passesRun += 1
         }
@@ -71,10 +62,9 @@ final class Checkpointer: @unchecked Sendable {
     }
 
     /// The wait before the next pass, from the WAL's length in frames at this pass (nil: the
-    /// pass failed) and how long ago a pass last found that length changed (0: this one did).
-    static func nextWait(walFrames: Int64?, millisecondsSinceWALChanged: Int, catchUpFromFrames: Int64, interval: Int,
-                         catchUpInterval: Int) -> Int {
-        guard let walFrames, walFrames >= catchUpFromFrames, millisecondsSinceWALChanged < interval else { return interval }
+    /// pass failed) and at the one before.
+    static func nextWait(walFrames: Int64?, lastWALFrames: Int64, catchUpFromFrames: Int64, interval: Int, catchUpInterval: Int) -> Int {
+        guard let walFrames, walFrames >= catchUpFromFrames, walFrames != lastWALFrames else { return interval }
         return catchUpInterval
     }
 
