@@ -68,6 +68,15 @@ public final class GatewayServer: Sendable {
             if store.hasFailedSync { return "store stopped after a failed WAL fsync; restart the gateway" }
             return store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
         }
+        metrics.collectText { [store] in
+            let durations = store.stageDurations
+            return storeHistogramText(
+                name: "jointlend_store_batch_duration_seconds",
+                help: "Wall time of each writer batch, applying and committing its commands.", durations.batches)
+                + storeHistogramText(
+                    name: "jointlend_store_wal_sync_duration_seconds",
+                    help: "Wall time of each WAL fsync made for pipelined group commits.", durations.walSyncs)
+        }
         metrics.collect { [store] in
             let w = store.writerStatistics
             var samples: [(name: String, help: String, labels: String, value: Double)] = [
@@ -198,3 +207,15 @@ final class LockedBox<T>: @unchecked Sendable {
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
 }
 
+/// A store stage's durations as one Prometheus histogram family (HELP, TYPE, buckets, sum, count).
+func storeHistogramText(name: String, help: String, _ histogram: DurationHistogram) -> String {
+    var out = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+    let cumulative = histogram.cumulativeCounts
+    for (bound, count) in zip(DurationHistogram.boundsSeconds, cumulative) {
+        out += "\(name)_bucket{le=\"\(Metrics.number(bound))\"} \(count)\n"
+    }
+    out += "\(name)_bucket{le=\"+Inf\"} \(cumulative.last ?? 0)\n"
+    out += "\(name)_sum \(Metrics.number(Double(histogram.sumNanoseconds) / 1e9))\n"
+    out += "\(name)_count \(cumulative.last ?? 0)\n"
+    return out
+}

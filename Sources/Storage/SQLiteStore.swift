@@ -96,6 +96,13 @@ public final class SQLiteStore: Store {
         return (s.syncs, s.batches, s.syncNanoseconds, s.awaitingSyncNanoseconds)
     }
 
+    /// Each finished batch's wall time in the writer (applying and committing), and each WAL
+    /// fsync's: where a latency spike came from. A batch is counted in `writerStatistics` when
+    /// taken and here when finished, so under load this count trails it by the batch in hand.
+    public var stageDurations: (batches: DurationHistogram, walSyncs: DurationHistogram) {
+        (writer.currentStatistics.batchDurations, writer.syncerCounts.syncDurations)
+    }
+
     /// Batches the writer ran again with a savepoint per command (a command failed after writing).
     public var writerRedoneBatchesCount: Int { writer.currentStatistics.redoneBatches }
 

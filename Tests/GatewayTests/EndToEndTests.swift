@@ -161,6 +161,13 @@ import Testing
         #expect(metrics.text.contains("jointlend_outbox_depth 1\n"), "\(metrics.text)")
         #expect(metrics.text.contains("jointlend_store_batch_size_mean "))
         #expect(metrics.text.contains("jointlend_store_batches_overlapping_sync "))
+        // Each batch's and each fsync's duration, as histograms an operator can chase a spike with.
+        for name in ["jointlend_store_batch_duration_seconds", "jointlend_store_wal_sync_duration_seconds"] {
+            #expect(metrics.text.contains("# TYPE \(name) histogram\n"), "\(metrics.text)")
+            #expect(metrics.text.contains("\(name)_bucket{le=\"0.00025\"} "))
+            #expect(metrics.text.contains("\(name)_bucket{le=\"+Inf\"} "))
+            #expect(metrics.text.contains("\(name)_count "))
+        }
         // One signed request so far (the loan): one nonce held, against the configured bound.
         #expect(metrics.text.contains("jointlend_replay_nonces 1\n"), "\(metrics.text)")
         #expect(metrics.text.contains("jointlend_replay_nonces_max \(NonceReplayGuard.Configuration.defaultEntriesMax)\n"))

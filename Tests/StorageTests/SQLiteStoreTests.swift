@@ -650,6 +650,54 @@ final class Gate: @unchecked Sendable {
         #expect(try await store.verifyAudit() == nil)
     }
 
+    /// A duration lands in the first bucket whose bound it does not exceed (Prometheus `le`),
+    /// past every bound in the last; cumulative counts end at the total, and the sum is exact.
+    @Test func durationHistogramBucketsByUpperBound() {
+        var histogram = DurationHistogram()
+        histogram.record(nanoseconds: 0)
+        histogram.record(nanoseconds: 250_000)  // exactly the first bound, 0.25 ms
+        histogram.record(nanoseconds: 250_001)
+        histogram.record(nanoseconds: 400_000_000)  // 400 ms: above 0.25 s, at most 0.5 s
+        histogram.record(nanoseconds: 3_000_000_000)  // past 2.5 s, the last bound
+        let bounds = DurationHistogram.boundsSeconds
+        #expect(histogram.counts.count == bounds.count + 1)
+        #expect(histogram.counts[0] == 2)
+        #expect(histogram.counts[1] == 1)
+        #expect(histogram.counts[bounds.firstIndex(of: 0.5)!] == 1)
+        #expect(histogram.counts[bounds.count] == 1)
+        #expect(histogram.count == 5)
+        #expect(histogram.cumulativeCounts.last == 5)
+        #expect(histogram.cumulativeCounts[bounds.firstIndex(of: 0.25)!] == 3)
+        #expect(histogram.sumNanoseconds == 3_400_500_001)
+        #expect(bounds == bounds.sorted())
+    }
+
+    /// Every finished batch and every fsync is in its stage's duration histogram, and their
+    /// sums are the totals the means come from.
+    @Test func stageDurationsCountEveryBatchAndFsync() async throws {
+        let store = try SQLiteStore(configuration: StoreFixture.configuration())
+        defer { store.close() }
+        for i in 0..<20 {
+            try await store.appendAudit(actor: "test", action: "histogram.check", payload: Array("entry \(i)".utf8), now: StoreFixture.now)
+        }
+        // A caller is answered before the writer and the syncer record the batch and the fsync
+        // that answered it: wait (bounded) for the totals to settle.
+        let deadline = Date().addingTimeInterval(5)
+        func settled() -> Bool {
+            let durations = store.stageDurations
+            return durations.batches.count == UInt64(store.writerStatistics.batches)
+                && durations.walSyncs.count == UInt64(store.syncerCounts.syncs)
+        }
+        while !settled() && Date() < deadline { try await Task.sleep(nanoseconds: 1_000_000) }
+        let durations = store.stageDurations
+        #expect(durations.batches.count == UInt64(store.writerStatistics.batches))
+        #expect(durations.batches.count >= 1)
+        #expect(durations.batches.sumNanoseconds == store.writerStatistics.busyNanoseconds)
+        #expect(durations.walSyncs.count == UInt64(store.syncerCounts.syncs))
+        #expect(durations.walSyncs.count >= 1)
+        #expect(durations.walSyncs.sumNanoseconds == store.syncerCounts.syncNanoseconds)
+    }
+
     @Test func phaseTimesAccountForEveryCommand() async throws {
         let store = try SQLiteStore(configuration: StoreFixture.configuration())
         defer { store.close() }

@@ -57,6 +57,8 @@ final class DatabaseWriter: @unchecked Sendable {
         var commands = 0
         /// Wall time the writer spent in batches (commands, commit, fsync).
         var busyNanoseconds: UInt64 = 0
+        /// Each batch's wall time (as `busyNanoseconds`, batch by batch).
+        var batchDurations = DurationHistogram()
         /// CPU time the writer thread spent in batches.
         var cpuNanoseconds: UInt64 = 0
         /// Batches run a second time, with a savepoint per command, because a command failed
@@ -157,6 +159,7 @@ final class DatabaseWriter: @unchecked Sendable {
             condition.lock()
             if elapsed > 0 { drainRatePerSecond = 0.8 * drainRatePerSecond + 0.2 * Double(batch.count) / elapsed }
             statistics.busyNanoseconds += elapsedNanoseconds
+            statistics.batchDurations.record(nanoseconds: elapsedNanoseconds)
             statistics.applyingNanoseconds += elapsedNanoseconds &* UInt64(batch.count)
             statistics.cpuNanoseconds += UInt64(max(cpu, 0))
             condition.unlock()

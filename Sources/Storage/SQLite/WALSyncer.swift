@@ -43,6 +43,8 @@ final class WALSyncer: @unchecked Sendable {
         var batches = 0
         /// Wall time spent in fsyncs.
         var syncNanoseconds: UInt64 = 0
+        /// Each fsync's wall time.
+        var syncDurations = DurationHistogram()
         /// Summed over commands: time from their batch's commit to their answer (the fsync it
         /// waited for, and any before it).
         var awaitingSyncNanoseconds: UInt64 = 0
@@ -151,6 +153,7 @@ final class WALSyncer: @unchecked Sendable {
             statistics.syncs += 1
             statistics.batches += items.count
             statistics.syncNanoseconds += syncElapsed
+            statistics.syncDurations.record(nanoseconds: syncElapsed)
             condition.broadcast()
             condition.unlock()
         }
