@@ -40,7 +40,22 @@ python3 scripts/bench/bench-config.py "$repo" "$work/gateway.json"
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 JL_FIXTURE="$work/fixture.tsv" JL_THREADS=2 wrk -t2 -c"$connections" -d"${duration}s" --latency -s scripts/bench/confirmations.lua "http://127.0.0.1:$port" | tee "$work/wrk.txt"
+# Where a slow p99 came from: each fsync's and each batch's duration, and the gateway's own
+# view of its confirmations (wrk's p99 also counts time outside the gateway, and corrects for
+# coordinated omission: one stall of every connection can set it).
+curl -s --max-time 5 "http://127.0.0.1:$port/metrics" > "$work/metrics.txt" || true
 kill -TERM "$pid"; wait "$pid" || true; pid=""
+stage() {  # stage FAMILY [LABEL-PREFIX]: "N (over 10 ms: K, longest <= B s)"
+  awk -v fam="$1_bucket{${2:-}" '
+    index($0, fam) == 1 { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n = $NF + 0
+      if (le == "+Inf") total = n; else { les[++k] = le; counts[k] = n }; if (le == "0.01") ten = n }
+    END { longest = "> " les[k]; for (i = k; i >= 1; i--) if (counts[i] == total) longest = "<= " les[i]
+      printf "%d (over 10 ms: %d, longest %s s)", total, total - ten, longest }' "$work/metrics.txt"
+}
+if [ -s "$work/metrics.txt" ]; then
+  echo "store during the run: fsyncs $(stage jointlend_store_wal_sync_duration_seconds), batches $(stage jointlend_store_batch_duration_seconds)"
+  echo "gateway-side confirmations: $(stage jointlend_http_request_duration_seconds 'route="/v1/partners/{partnerId}/confirmations",')"
+fi
 rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
 p50=$(awk '/^ +50%/ {print $2}' "$work/wrk.txt")
 p99=$(awk '/^ +99%/ {print $2}' "$work/wrk.txt")

@@ -206,6 +206,8 @@ if [ "$confirmation_loans" -gt 0 ]; then
   printf '%-32s %12s %10s %10s %14s
 ' "c: signed confirmations" "$c_rps" "$c_p50" "$c_p99" "non-200: $c_non200" >&2
   printf 'ratio c/a: %s (targets: c >= 30000/s, p99 <= 10ms)\n' "$(awk -v a="$a_rps" -v c="$c_rps" 'BEGIN { printf "%.3f", c / a }')"
+  # Where a slow p99 came from (fsyncs, batches, the gateway's own view): see bench-confirmations.sh.
+  grep -E '^(store during the run|gateway-side confirmations):' "$work/conf.txt" >&2 || true
 fi
 printf '{"nginx_cpu_us_per_request":%s,"server_cpu_us_per_request":%s,' "$a_cpu" "$b_cpu"
 printf '"nginx_rps":%s,"server_rps":%s,"ratio":%s,"nginx_p50":"%s","nginx_p99":"%s","server_p50":"%s","server_p99":"%s","idle_connections":%s,"idle_rss_kib":"%s"}\n' \
