@@ -49,7 +49,8 @@ stage() {  # stage FAMILY [LABEL-PREFIX]: "N (over 10 ms: K, longest <= B s)"
   awk -v fam="$1_bucket{${2:-}" '
     index($0, fam) == 1 { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n = $NF + 0
       if (le == "+Inf") total = n; else { les[++k] = le; counts[k] = n }; if (le == "0.01") ten = n }
-    END { longest = "> " les[k]; for (i = k; i >= 1; i--) if (counts[i] == total) longest = "<= " les[i]
+    END { if (total == 0) { printf "0"; exit }
+      longest = "> " les[k]; for (i = k; i >= 1; i--) if (counts[i] == total) longest = "<= " les[i]
       printf "%d (over 10 ms: %d, longest %s s)", total, total - ten, longest }' "$work/metrics.txt"
 }
 if [ -s "$work/metrics.txt" ]; then

@@ -68,15 +68,13 @@ public final class GatewayServer: Sendable {
             if store.hasFailedSync { return "store stopped after a failed WAL fsync; restart the gateway" }
             return store.queuedCommandsCount >= queueMax ? "store queue is full" : nil
         }
-        metrics.collectText { [store] in
-            let durations = store.stageDurations
-            return storeHistogramText(
-                name: "jointlend_store_batch_duration_seconds",
-                help: "Wall time of each writer batch, applying and committing its commands.", durations.batches)
-                + storeHistogramText(
-                    name: "jointlend_store_wal_sync_duration_seconds",
-                    help: "Wall time of each WAL fsync made for pipelined group commits.", durations.walSyncs)
+        @Sendable func sample(_ histogram: DurationHistogram) -> (cumulativeCounts: [UInt64], count: UInt64, sum: Double) {
+            (histogram.cumulativeCounts, histogram.count, Double(histogram.sumNanoseconds) / 1e9)
         }
+        metrics.collectHistogram("jointlend_store_batch_duration_seconds", help: "Wall time of each writer batch, applying and committing its commands.",
+                                 buckets: DurationHistogram.boundsSeconds) { [store] in sample(store.stageDurations.batches) }
+        metrics.collectHistogram("jointlend_store_wal_sync_duration_seconds", help: "Wall time of each WAL fsync made for pipelined group commits.",
+                                 buckets: DurationHistogram.boundsSeconds) { [store] in sample(store.stageDurations.walSyncs) }
         metrics.collect { [store] in
             let w = store.writerStatistics
             var samples: [(name: String, help: String, labels: String, value: Double)] = [
@@ -205,17 +203,4 @@ final class LockedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
     func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-}
-
-/// A store stage's durations as one Prometheus histogram family (HELP, TYPE, buckets, sum, count).
-func storeHistogramText(name: String, help: String, _ histogram: DurationHistogram) -> String {
-    var out = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
-    let cumulative = histogram.cumulativeCounts
-    for (bound, count) in zip(DurationHistogram.boundsSeconds, cumulative) {
-        out += "\(name)_bucket{le=\"\(Metrics.number(bound))\"} \(count)\n"
-    }
-    out += "\(name)_bucket{le=\"+Inf\"} \(cumulative.last ?? 0)\n"
-    out += "\(name)_sum \(Metrics.number(Double(histogram.sumNanoseconds) / 1e9))\n"
-    out += "\(name)_count \(cumulative.last ?? 0)\n"
-    return out
 }

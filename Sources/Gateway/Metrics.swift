@@ -118,6 +118,31 @@ public final class Metrics: Sendable {
         textCollectors.withLock { $0.append(collector) }
     }
 
+    /// Registers a histogram counted elsewhere (the store's stage durations, which its own
+    /// threads count under their own locks), sampled at every scrape: the counts at or below
+    /// each bucket bound, the number of observations and their sum.
+    public func collectHistogram(_ name: String, help: String, buckets: [Double],
+                                 _ sample: @escaping @Sendable () -> (cumulativeCounts: [UInt64], count: UInt64, sum: Double)) {
+        collectText {
+            let s = sample()
+            return "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+                + Self.histogramSeries(name, key: "", buckets: buckets, cumulativeCounts: s.cumulativeCounts, count: s.count, sum: s.sum)
+        }
+    }
+
+    /// One histogram series: a `_bucket` line per bound (counts cumulative), +Inf, `_sum`, `_count`.
+    static func histogramSeries(_ name: String, key: String, buckets: [Double], cumulativeCounts: [UInt64], count: UInt64, sum: Double) -> String {
+        var out = ""
+        let sep = key.isEmpty ? "" : ","
+        for (upper, counted) in zip(buckets, cumulativeCounts) {
+            out += "\(name)_bucket{\(key)\(sep)le=\"\(number(upper))\"} \(counted)\n"
+        }
+        out += "\(name)_bucket{\(key)\(sep)le=\"+Inf\"} \(count)\n"
+        out += "\(name)_sum\(key.isEmpty ? "" : "{\(key)}") \(number(sum))\n"
+        out += "\(name)_count\(key.isEmpty ? "" : "{\(key)}") \(count)\n"
+        return out
+    }
+
     /// Registers a function sampled at every scrape.
     public func collect(_ collector: @escaping @Sendable () -> [(name: String, help: String, labels: String, value: Double)]) {
         collectors.withLock { $0.append(collector) }
@@ -133,13 +158,7 @@ public final class Metrics: Sendable {
             if family.kind == "histogram" {
                 for key in family.histograms.keys.sorted() {
                     let h = family.histograms[key]!
-                    let sep = key.isEmpty ? "" : ","
-                    for (i, upper) in family.buckets.enumerated() {
-                        out += "\(name)_bucket{\(key)\(sep)le=\"\(Self.number(upper))\"} \(h.counts[i])\n"
-                    }
-                    out += "\(name)_bucket{\(key)\(sep)le=\"+Inf\"} \(h.count)\n"
-                    out += "\(name)_sum\(key.isEmpty ? "" : "{\(key)}") \(Self.number(h.sum))\n"
-                    out += "\(name)_count\(key.isEmpty ? "" : "{\(key)}") \(h.count)\n"
+                    out += Self.histogramSeries(name, key: key, buckets: family.buckets, cumulativeCounts: h.counts, count: h.count, sum: h.sum)
                 }
             } else {
                 // A resolved counter appears once it has counted, as a series made by `increment` does.

@@ -114,14 +114,13 @@ final class RequestStats: Sendable {
         }
         out += "# HELP jointlend_http_request_duration_seconds HTTP request latency by route pattern.\n# TYPE jointlend_http_request_duration_seconds histogram\n"
         for (r, s) in snapshot.enumerated() where s.count > 0 {
-            var cumulative: UInt64 = 0
-            for (i, upper) in boundsSeconds.enumerated() {
-                cumulative += s.buckets[i]
-                out += "jointlend_http_request_duration_seconds_bucket{route=\"\(routes[r])\",le=\"\(Metrics.number(upper))\"} \(cumulative)\n"
+            var running: UInt64 = 0
+            let cumulative = boundsSeconds.indices.map { i in
+                running += s.buckets[i]
+                return running
             }
-            out += "jointlend_http_request_duration_seconds_bucket{route=\"\(routes[r])\",le=\"+Inf\"} \(s.count)\n"
-            out += "jointlend_http_request_duration_seconds_sum{route=\"\(routes[r])\"} \(Metrics.number(Double(s.sumNanoseconds) / 1e9))\n"
-            out += "jointlend_http_request_duration_seconds_count{route=\"\(routes[r])\"} \(s.count)\n"
+            out += Metrics.histogramSeries("jointlend_http_request_duration_seconds", key: "route=\"\(routes[r])\"", buckets: boundsSeconds,
+                                           cumulativeCounts: cumulative, count: s.count, sum: Double(s.sumNanoseconds) / 1e9)
         }
         return out
     }
