@@ -129,7 +129,7 @@ public struct ContractVerifier: Sendable {
                 if Self.withoutSign(built.body) != Self.withoutSign(example.body) { problems.append("body differs apart from the signature") }
                 if let keys = contract.simulatorKeys {
                     do {
-                        let v = try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard())
+                        let v = try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard(covering: [contract.scheme]))
                         try v.verify(.request, method: example.method, pathAndQuery: example.target, headers: example.headers, body: example.body, now: ts)
                     } catch {
                         problems.append("the example's signature does not verify with the gateway's key: \(error.code)")
@@ -154,7 +154,7 @@ public struct ContractVerifier: Sendable {
     /// Whether the gateway accepts an inbound example: signature, freshness, then decoding.
     func accepts(_ kind: MessageKind, _ m: ContractPacts.ExampleMessage, at ts: Int64, callback: Bool) -> String? {
         do {
-            let verifier = try contract.makeVerifier(replayGuard: NonceReplayGuard())
+            let verifier = try contract.makeVerifier(replayGuard: NonceReplayGuard(covering: [contract.scheme]))
             try verifier.verify(kind, method: m.method, pathAndQuery: m.target, headers: m.headers, body: m.body, now: ts)
         } catch {
             return "signature: \(error.code)"

@@ -46,11 +46,14 @@ public final class GatewayAPI: Sendable {
         var byId: [String: PartnerContract] = [:]
         for c in contracts { byId[c.partnerId] = c }
         self.contracts = byId
-        // One replay guard for all verifiers: nonces are keyed by key id, evicted by time.
-        let replayGuard = NonceReplayGuard(configuration: .init(entriesMax: config.runtime.replayNoncesMax))
+        // One replay guard for all verifiers: nonces are keyed by key id, evicted by time, and
+        // kept twice the widest timestamp tolerance configured (platform or any partner, each
+        // 1...3600 s), so every verifier's window is covered.
+        let platformScheme = SigningScheme(format: .jl1, algorithm: .hmacSHA256, timestampToleranceSeconds: config.runtime.platform.timestampToleranceSeconds)
+        let replayGuard = NonceReplayGuard(entriesMax: config.runtime.replayNoncesMax, covering: [platformScheme] + contracts.map(\.scheme))
         let platformKey = try VerifyingKey(algorithm: .hmacSHA256, material: platformSecret)
         platformVerifier = try PartnerVerifier(
-            scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256, timestampToleranceSeconds: config.runtime.platform.timestampToleranceSeconds),
+            scheme: platformScheme,
             keyRing: VerifyingKeyRing([.init(id: config.runtime.platform.keyId, key: platformKey)]), replayGuard: replayGuard)
         // Described first: resolving a counter creates its family, and the help text is set once.
         Self.describeMetrics(metrics)

@@ -96,7 +96,7 @@ public final class OutboxDispatcher: Sendable {
         self.metrics = metrics
         random = SeededRandom(seed: configuration.jitterSeed)
         exchangeSlots = AsyncLimiter(limit: max(1, configuration.exchangesInFlightMax))
-        let guardForResponses = NonceReplayGuard()
+        let guardForResponses = NonceReplayGuard(covering: contracts.map(\.scheme))
         var connectors: [String: Connector] = [:]
         for c in contracts {
             let wire: PartnerWire
@@ -379,13 +379,16 @@ public final class OutboxDispatcher: Sendable {
         let answered = (200..<300).contains(response.status) || response.status == 404
         c.breaker.record(success: answered, now: clock())
         guard answered else { return .retry("partner answered \(response.status)") }
-        if response.status == 404 { return notFound(p, c) }
+        // Nothing a partner answers changes what happens next unless it is signed, a 404
+        // included: an unsigned "not found" from anyone on the path must not end a request.
         do {
             try c.verifier.verify(.response, headers: response.headers.fields, body: response.body, now: clock())
         } catch {
-            logger.warning("partner response signature rejected", metadata: ["partner.id": c.contract.partnerId, "signature.error": error.code])
+            logger.warning("partner response signature rejected",
+                           metadata: ["partner.id": c.contract.partnerId, "status": String(response.status), "signature.error": error.description])
             return .retry("response signature: \(error.code)")
         }
+        if response.status == 404 { return notFound(p, c) }
         switch p.type {
         case OutboxPayload.fundingCancel:
             return .done(nil)
@@ -404,8 +407,12 @@ public final class OutboxDispatcher: Sendable {
         return try await client.execute(request, timeoutMilliseconds: configuration.requestTimeoutMilliseconds)
     }
 
-    /// 404: a cancellation or status query for something the partner never got.
+    /// A signed 404. To a cancellation: the partner never had the request, so nothing is left to
+    /// cancel. To a status query: the request never reached it, so it is sent again (up to
+    /// `resendsMax`; the deadline ends it). To a funding request it is no answer at all (a wrong
+    /// path, or the partner's own fault): retried like a 5xx until the attempts or the deadline end it.
     func notFound(_ p: OutboxPayload, _ c: Connector) -> Delivery {
+        if p.type == OutboxPayload.fundingRequest { return .retry("partner answered 404 to a funding request") }
         guard p.type == OutboxPayload.fundingStatus else { return .done(nil) }
         guard p.resends < configuration.resendsMax else { return .done(nil) }  // the deadline ends it
         var again = p

@@ -105,7 +105,7 @@ public final class PartnerSimulator: Sendable {
         declinedCode = declined
         wire = try PartnerWire(contract: contract)
         signer = try PartnerSigner(scheme: contract.scheme, keyRing: keys.partnerSigningKeys)
-        verifier = try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard())
+        verifier = try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard(covering: [contract.scheme]))
         do { gateway = Mutex(try PartnerEndpoint(url: configuration.gatewayURL)) } catch {
             throw SetupError(description: "--gateway: \(error.description)")
         }
@@ -199,7 +199,7 @@ public final class PartnerSimulator: Sendable {
         do { serial = try wire.serial(inStatusQueryTarget: req.target, body: req.body) } catch {
             throw HTTPError(.badRequest, code: "invalid_field", message: error.message, field: error.field)
         }
-        guard let entry = entries.withLock({ $0[serial] }) else { throw HTTPError(.notFound, code: "not_found", message: "no such request") }
+        guard let entry = entries.withLock({ $0[serial] }) else { return try signedNotFound() }
         return try signedResponse(wire.answerBody(entry.tranche, code: entry.code ?? Self.pendingCode))
     }
 
@@ -214,14 +214,19 @@ public final class PartnerSimulator: Sendable {
             entries[t.serial]?.cancelled = true
             return true
         }
-        guard known else { throw HTTPError(.notFound, code: "not_found", message: "no such request") }
+        guard known else { return try signedNotFound() }
         counters.withLock { $0.cancellations += 1 }
         return try signedResponse(wire.answerBody(t, code: "CANCELLED"))
     }
 
-    func signedResponse(_ body: JSONValue) throws -> Response {
+    /// A bank signs its "no such request" like any answer: the gateway acts on no unsigned one.
+    func signedNotFound() throws -> Response {
+        try signedResponse(.object([("error", .object([("code", .string("not_found")), ("message", .string("no such request"))]))]), status: .notFound)
+    }
+
+    func signedResponse(_ body: JSONValue, status: HTTPStatus = .ok) throws -> Response {
         let m = try PartnerWire.sign(.response, method: .POST, target: "", body: body, signer: signer, timestamp: clock(), nonce: PartnerSigner.makeNonce())
-        var r = Response.json(bytes: m.body)
+        var r = Response.json(bytes: m.body, status: status)
         for h in m.headers where h.name.lowercased() != "content-type" { r.headers.add(name: h.name, value: h.value) }
         return r
     }

@@ -28,6 +28,13 @@ public final class NonceReplayGuard: Sendable {
     public let configuration: Configuration
     private let shards: [Shard]
 
+    /// A guard shared by verifiers of `schemes`: it keeps nonces twice the widest tolerance among
+    /// them (at least the default's), so no verifier's window outlasts what it remembers.
+    public convenience init(entriesMax: Int = Configuration.defaultEntriesMax, covering schemes: [SigningScheme]) {
+        let widest = schemes.map(\.timestampToleranceSeconds).reduce(SigningScheme.defaultTimestampToleranceSeconds, max)
+        self.init(configuration: .init(entriesMax: entriesMax, retentionSeconds: 2 * widest))
+    }
+
     public init(configuration: Configuration = Configuration()) {
         precondition(configuration.entriesMax >= 1 && configuration.shardCount >= 1 && configuration.retentionSeconds >= 0)
         self.configuration = configuration

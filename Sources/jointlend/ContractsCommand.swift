@@ -129,7 +129,7 @@ enum ContractsCommand {
         let wire: PartnerWire
         do { wire = try PartnerWire(contract: c, baseURL: url) } catch { throw UsageError("--against: \(error)") }
         let signer = try c.makeSigner()
-        let verifier = try c.makeVerifier(replayGuard: NonceReplayGuard())
+        let verifier = try c.makeVerifier(replayGuard: NonceReplayGuard(covering: [c.scheme]))
         let client = HTTPClient()
         defer { client.shutdown() }
         let t = ContractPacts.exampleTranche

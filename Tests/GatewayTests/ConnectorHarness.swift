@@ -84,7 +84,7 @@ final class GatewayHarness: Sendable {
     ///   - faults: per partner (missing: none).
     ///   - tune: adjusts the dispatcher's settings.
     init(faults: [String: PartnerSimulator.Faults] = [:], seed: UInt64 = 42, callbackDelayMilliseconds: Int = 10,
-         sweepIntervalMilliseconds: Int = 20, extraRules: [[String: Any]] = [], deadPartners: Set<String> = [], testMode: Bool = false, tune: (inout OutboxDispatcher.Configuration) -> Void = { _ in }) async throws {
+         sweepIntervalMilliseconds: Int = 20, extraRules: [[String: Any]] = [], deadPartners: Set<String> = [], baseURLs: [String: String] = [:], testMode: Bool = false, tune: (inout OutboxDispatcher.Configuration) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "jl-connector-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let secretPath = "\(Self.repoRoot)/Config/keys/platform-dev.secret"
@@ -133,6 +133,7 @@ final class GatewayHarness: Sendable {
         options.dispatcher.partnerBaseURLs = sims.mapValues { "http://127.0.0.1:\($0.port)" }
         // Port 1 on loopback refuses connections: a partner that is down.
         for id in deadPartners { options.dispatcher.partnerBaseURLs[id] = "http://127.0.0.1:1" }
+        for (id, url) in baseURLs { options.dispatcher.partnerBaseURLs[id] = url }
         tune(&options.dispatcher)
         gateway = try await GatewayServer(options: options)
         try gateway.start()

@@ -1,4 +1,6 @@
 import Foundation
+import PartnerSigning
+import Synchronization
 import Testing
 @testable import Gateway
 import HTTP
@@ -129,6 +131,58 @@ import Storage
         #expect(try attemptsToBankA() == spent + 1, "only the probe went out")
         #expect(h.gateway.dispatcher.breakerState(partnerId: "bank-a") == .open)
         #expect(h.simulators["bank-b"].map { $0.stats.fundingRequests } == 6, "the other partner is not held back")
+    }
+
+    /// Something on the path (a proxy, a wrong base URL, an attacker) answers bank-a's funding
+    /// requests with an unsigned 404. It must not end the request: it is retried like a 5xx.
+    @Test func unsignedNotFoundFromAPartnerEndsNothing() async throws {
+        let calls = Atomic<Int>(0)
+        var router = HTTP.Router()
+        router.onSync(.POST, "/v1/funding-requests") { _, _ in
+            calls.add(1, ordering: .relaxed)
+            throw HTTPError(.notFound, code: "not_found", message: "nope")
+        }
+        var config = HTTPServer.Configuration()
+        config.port = 0
+        config.eventLoopCount = 1
+        let impostor = HTTPServer(configuration: config, responder: try router.freeze(), logger: GatewayHarness.quietLogger)
+        try impostor.start()
+        defer { impostor.shutdown(graceMilliseconds: 100) }
+        let h = try await GatewayHarness(extraRules: [GatewayHarness.twoBankRule], baseURLs: ["bank-a": "http://127.0.0.1:\(impostor.port)"]) {
+            $0.breaker.requestsMin = 1_000  // keep the breaker out of this test
+            $0.breaker.windowRequests = 1_000
+        }
+        defer { h.stop() }
+        #expect(try await h.postLoan(GatewayHarness.loan(40, approvedAt: h.clock.now, product: "twobank")) == 201)
+        #expect(await h.waitUntil { calls.load(ordering: .relaxed) >= 1 })
+        // Retries fall due as the clock moves; before the fix the first 404 ended the request.
+        let retried = await h.waitUntil(seconds: 10) {
+            h.clock.advance(30)
+            return calls.load(ordering: .relaxed) >= 3
+        }
+        #expect(retried, "an unsigned 404 ended the funding request after \(calls.load(ordering: .relaxed)) call(s)")
+        let pending = try h.gateway.store.read {
+            try $0.fetchInt64("SELECT COUNT(*) FROM outbox WHERE destination = 'partner:bank-a' AND state IN (0, 2)") ?? -1
+        }
+        #expect(pending == 1, "the funding request is still due")
+        #expect(try await h.loanState("L-40")?.tranches.first { $0.funderId == "bank-a" }?.state == .requested)
+    }
+
+    /// The simulated bank's "no such request" is signed, so the gateway can act on it.
+    @Test func simulatedBanksNotFoundIsSignedAndVerifies() async throws {
+        let h = try await GatewayHarness()
+        defer { h.stop() }
+        for id in GatewayHarness.partnerIds {
+            let sim = try #require(h.simulators[id])
+            let wire = try PartnerWire(contract: sim.contract)
+            let m = try wire.statusQuery(.init(trancheId: 987_654, loanId: "L-none", amountMinor: 100, currency: "CNY"), signer: try sim.contract.makeSigner(),
+                                         timestamp: h.clock.now, nonce: "statusNonce\(id.count)0000000001")
+            let r = try await h.client.execute(HTTPClient.Request(method: m.method, host: "127.0.0.1", port: sim.port, target: m.target, headers: m.headers, body: m.body),
+                                               timeoutMilliseconds: 5_000)
+            #expect(r.status == 404, "\(id)")
+            let verifier = try sim.contract.makeVerifier(replayGuard: NonceReplayGuard())
+            #expect(throws: Never.self, "\(id)") { try verifier.verify(.response, headers: r.headers.fields, body: r.body, now: h.clock.now) }
+        }
     }
 
     @Test func simulatedBankRejectsAnUnsignedOrForgedRequestLikeTheBankWould() async throws {

@@ -3,6 +3,7 @@ import HTTP
 import LendingCore
 import PartnerSigning
 import Storage
+import Synchronization
 import Testing
 @testable import Gateway
 
@@ -73,5 +74,34 @@ struct FullStore: Store {
             if r.status.code == 429 { #expect(r.headers["Retry-After"] == "1") }
         }
         #expect(statuses == [200, 200, 429])
+    }
+}
+
+@Suite struct ReplayWindowTests {
+    /// Tolerances above the default (the platform's and a partner's, each up to 3600 s) start,
+    /// and a nonce is still refused as long as its message could pass the timestamp check.
+    @Test func widerTolerancesStartAndKeepNoncesForTheWholeWindow() async throws {
+        let root = LoopbackGateway.repoRoot
+        var config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
+        config.runtime.platform.timestampToleranceSeconds = 1_200
+        var contracts = try PartnerContract.loadAll(directory: "\(root)/Contracts")
+        contracts[0].scheme.timestampToleranceSeconds = 3_600
+        let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)
+        let start: Int64 = 1_800_000_000
+        let now = Atomic<Int64>(start)
+        let api = try GatewayAPI(config: config, store: FullStore(), contracts: contracts, platformSecret: secret, clock: { now.load(ordering: .relaxed) })
+        let responder = try api.makeResponder()
+        let signer = try PartnerSigner(scheme: SigningScheme(format: .jl1, algorithm: .hmacSHA256),
+                                       keyRing: SigningKeyRing([.init(id: "platform-dev-1", key: try SigningKey(algorithm: .hmacSHA256, material: secret))]))
+        let signed = try signer.sign(.request, method: "GET", pathAndQuery: "/v1/partners", body: [], timestamp: start + 1_100, nonce: PartnerSigner.makeNonce())
+        let context = RequestContext(requestID: "t-3", logger: HTTP.Logger(label: "t", logLevel: .critical))
+        func send() async -> Response {
+            await responder.respond(to: Request(method: .GET, path: "/v1/partners", headers: HTTPHeaders(signed.headers.map { ($0.name, $0.value) })), context: context)
+        }
+        #expect(await send().status.code == 200)  // stamped 1,100 s ahead: inside ±1,200
+        now.store(start + 2_250, ordering: .relaxed)  // 1,150 s after its stamp: still inside, and 2,250 s after first use
+        let replay = await send()
+        #expect(replay.status.code == 401)
+        #expect(String(decoding: replay.body, as: UTF8.self).contains(#""code":"nonce_replayed""#))
     }
 }
