@@ -211,6 +211,7 @@ final class FundingEngine: Sendable {
         var loanId: String
         var loanState: LoanState
         var tranchesOpen: Int64
+        var deadlineAt: Int64
     }
 
     func confirm(_ context: WriteContext, _ confirmation: FundingConfirmation, now: Int64) throws -> ConfirmationResult {
@@ -225,7 +226,7 @@ final class FundingEngine: Sendable {
         // rows (clustered by loan, the loan's own first) each with its tranche's terms — the
         // answered tranche and, should it be the last open one, the pools its funding deploys.
         let selectLoan = try db.cachedStatement(static: """
-            SELECT s.tranche_id, s.state, s.tranches_open, t.funder_id, t.amount_minor, t.kind, t.share_bps, t.quota_day, l.id, l.currency, l.loan_ref
+            SELECT s.tranche_id, s.state, s.tranches_open, t.funder_id, t.amount_minor, t.kind, t.share_bps, t.quota_day, l.id, l.currency, l.loan_ref, l.deadline_at
             FROM loan_terms l
             JOIN funding_state s ON s.loan_id = l.id
             LEFT JOIN tranche_terms t ON s.tranche_id > 0 AND t.id = s.tranche_id
@@ -234,7 +235,7 @@ final class FundingEngine: Sendable {
         selectLoan.reset()
         selectLoan.bind(confirmation.trancheId, at: 1)
         var pools: [PoolTranche] = []
-        var loan: (row: Int64, currency: String, loanId: String, state: LoanState?, tranchesOpen: Int64)?
+        var loan: (row: Int64, currency: String, loanId: String, state: LoanState?, tranchesOpen: Int64, deadlineAt: Int64)?
         var answered: (funderId: String, amountMinor: Int64, state: TrancheState?, shareBps: Int, quotaDay: Int64?)?
         do {
             defer { selectLoan.reset() }
@@ -242,7 +243,7 @@ final class FundingEngine: Sendable {
             while rowsRead <= Self.tranchesPerLoanMax, try selectLoan.step() {
                 rowsRead += 1
                 let s = selectLoan
-                if loan == nil { loan = (s.int64(8), s.text(9), s.text(10), nil, 0) }
+                if loan == nil { loan = (s.int64(8), s.text(9), s.text(10), nil, 0, s.int64(11)) }
                 let trancheId = s.int64(0)
                 if trancheId == 0 {
                     loan?.state = LoanState(rawValue: s.text(1))
@@ -261,7 +262,8 @@ final class FundingEngine: Sendable {
         let row: TrancheRow?
         if let loan, let loanState = loan.state, let answered, let state = answered.state {
             row = TrancheRow(loanRow: loan.row, funderId: answered.funderId, amountMinor: answered.amountMinor, state: state, shareBps: answered.shareBps,
-                             quotaDay: answered.quotaDay, currency: loan.currency, loanId: loan.loanId, loanState: loanState, tranchesOpen: loan.tranchesOpen)
+                             quotaDay: answered.quotaDay, currency: loan.currency, loanId: loan.loanId, loanState: loanState, tranchesOpen: loan.tranchesOpen,
+                             deadlineAt: loan.deadlineAt)
         } else {
             row = nil
         }
@@ -287,7 +289,17 @@ final class FundingEngine: Sendable {
         guard let row else { preconditionFailure("a confirmable tranche without its row") }
         var result = ConfirmationResult(trancheId: confirmation.trancheId, trancheState: next, loanId: row.loanId, loanState: row.loanState,
                                         replacement: nil, unfundedReason: nil)
-        if next == .funded {
+        // The deadline has passed (the sweep ends a loan at `deadline_at <= now`) but the sweep
+        // has not reached this loan yet: the answer comes too late to count, whatever it says.
+        // The loan ends now as the sweep would end it — unfunded, `deadline_passed`, this tranche
+        // expired with a cancellation queued for it — and the ack says so.
+        let late = row.deadlineAt <= now
+        if late {
+            _ = try unfund(context, loanRow: row.loanRow, reason: .deadlinePassed, now: now)
+            result.trancheState = .expired
+            result.loanState = .unfunded
+            result.unfundedReason = .deadlinePassed
+        } else if next == .funded {
             // The tranche's state row, then the loan's (one open tranche fewer; funded at zero):
             // neighbours in funding_state. Two single-row statements: an IN list of the two keys
             // would have SQLite build a temporary b-tree for it on every call.
@@ -334,7 +346,8 @@ final class FundingEngine: Sendable {
                 result.loanState = .unfunded
             }
         }
-        try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId, action: next == .funded ? "tranche.funded" : "tranche.declined",
+        try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId,
+                            action: late ? (next == .funded ? "tranche.funded_late" : "tranche.declined_late") : (next == .funded ? "tranche.funded" : "tranche.declined"),
                             payload: Self.confirmationAuditPayload(trancheId: confirmation.trancheId, loanId: row.loanId, serial: confirmation.serial))
         // The confirmation row is also the idempotency record: unique per partner and serial,
         // and its tranche and outcome are the request a replay must match.
@@ -456,7 +469,9 @@ final class FundingEngine: Sendable {
                 try Ledger.post(context, .transfer(kind: "tranche.released", reference: "tranche:\(tranche.id)", at: now,
                                                    from: from, to: to, currency: currency, amountMinor: tranche.amountMinor))
                 if tranche.kind == .partner {
-                    try adjustPartner(context, funderId: tranche.funderId, day: nil, amountMinor: -tranche.amountMinor)
+                    // Released, it is neither requested nor funded: its quota comes back as a
+                    // declined or expired tranche's does.
+                    try adjustPartner(context, funderId: tranche.funderId, day: dayByTranche[tranche.id] ?? nil, amountMinor: -tranche.amountMinor)
                     try enqueueCancellation(context, tranche, currency: currency, reason: "released", now: now)
                 }
                 released.append(tranche.id)

@@ -177,6 +177,61 @@ import Testing
         #expect(try await store.verifyAudit() == nil)
     }
 
+    /// An answer that arrives at or after the deadline, before the sweep has ended the loan,
+    /// ends it as the sweep would: it cannot fund a loan the borrower was promised an answer on.
+    @Test func answerAfterTheDeadlineEndsTheLoanUnfundedAsTheSweepWould() async throws {
+        for outcome in [FundingConfirmation.Outcome.funded, .declined] {
+            let store = try await F.makeStore()
+            defer { store.close() }
+            let partner = try partnerTranche(try await store.intake(F.loan("L-1"), now: F.now))
+            let deadline = F.approvedAt + 7_200
+            let late = FundingConfirmation(funderId: F.bankA, serial: "S-late", trancheId: partner.id, outcome: outcome)
+            let result = try await store.confirm(late, now: deadline)
+            #expect(result.trancheState == .expired && result.loanState == .unfunded && result.unfundedReason == .deadlinePassed, "\(outcome)")
+            let loan = try #require(try await store.loan(id: "L-1"))
+            #expect(loan.state == .unfunded)
+            #expect(loan.tranches.map(\.state) == [.released, .expired], "\(outcome): the pool is released, the answered tranche expired")
+            #expect(try await store.balance(account: LedgerAccounts.partnerDeployed(F.bankA)) == 0)
+            #expect(try await store.balance(account: LedgerAccounts.poolAvailable(F.pool)) == F.poolCapitalMinor)
+            let messages = try await store.claimDueOutbox(now: deadline, limit: 10)
+            #expect(messages.map(\.destination) == ["partner:\(F.bankA)", "partner:\(F.bankA)", "platform"], "the request, its cancellation, the platform's news")
+            #expect(messages.contains { String(decoding: $0.payload, as: UTF8.self).contains("funding.cancel") })
+            #expect(String(decoding: messages[2].payload, as: UTF8.self).contains("deadline_passed"))
+            #expect(try await store.confirm(late, now: deadline + 50) == result, "a replay answers as first given")
+            #expect(try await store.expireOverdue(now: deadline + 60, limit: 10).isEmpty, "nothing is left for the sweep")
+            #expect(try await store.verifyLedger() == nil)
+            #expect(try await store.verifyAudit() == nil)
+        }
+        // One second earlier the answer counts.
+        let store = try await F.makeStore()
+        defer { store.close() }
+        let partner = try partnerTranche(try await store.intake(F.loan("L-2"), now: F.now))
+        let onTime = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "S-2", trancheId: partner.id, outcome: .funded), now: F.approvedAt + 7_199)
+        #expect(onTime.trancheState == .funded && onTime.loanState == .funded)
+    }
+
+    /// A funded partner tranche released because the loan as a whole failed gives back its
+    /// day's quota, as declined and expired tranches do.
+    @Test func releasedPartnerTrancheGivesBackItsQuota() async throws {
+        let rule = RatioRule(id: "two", mode: .coFunding([Share(F.pool, 3_000), Share(F.bankA, 3_500), Share(F.bankB, 3_500)]), fallbacks: [])
+        let router = Router(ruleSet: RuleSet(version: 1, rules: [], defaultRule: rule), funders: F.funders, jurisdiction: .cn)
+        let store = try await F.makeStore(StoreConfiguration(path: F.temporaryPath(), router: router))
+        defer { store.close() }
+        let sqlite = try #require(store as? SQLiteStore)
+        let tranches = try await store.intake(F.loan("L-1"), now: F.now).tranches
+        let a = try #require(tranches.first { $0.funderId == F.bankA })
+        let b = try #require(tranches.first { $0.funderId == F.bankB })
+        func quota(_ id: String) throws -> Int64 { try sqlite.partnerPosition(funderId: id, now: F.now, businessDayOffsetSeconds: 0).quotaUsedTodayMinor }
+        #expect(try quota(F.bankA) == 350_000)
+        _ = try await store.confirm(FundingConfirmation(funderId: F.bankA, serial: "A-1", trancheId: a.id, outcome: .funded), now: F.now)
+        let result = try await store.confirm(FundingConfirmation(funderId: F.bankB, serial: "B-1", trancheId: b.id, outcome: .declined), now: F.now)
+        #expect(result.loanState == .unfunded)
+        #expect(try await store.loan(id: "L-1")?.tranches.first { $0.funderId == F.bankA }?.state == .released)
+        #expect(try quota(F.bankA) == 0, "released: neither requested nor funded")
+        #expect(try quota(F.bankB) == 0)
+        #expect(try sqlite.partnerPosition(funderId: F.bankA, now: F.now, businessDayOffsetSeconds: 0).exposureMinor == 0)
+    }
+
     @Test func expiryUnfundsLoansPastTheirDeadlineOnly() async throws {
         let store = try await F.makeStore()
         defer { store.close() }
