@@ -235,6 +235,16 @@ public final class GatewayAPI: Sendable {
             ctx.logger.warning("partner signature rejected", metadata: ["partner.id": partner.contract.partnerId, "signature.error": error.code])
             throw Self.unauthorized(error)
         }
+        // From here the request is the partner's own: every answer, an error too, is signed in
+        // its scheme, so the bank can trust a 409 or a 503 as much as an ack.
+        do {
+            return try await applyConfirmation(req, ctx, partner: partner, now: now)
+        } catch let error as HTTPError {
+            return try signedError(error, partner: partner, now: now)
+        }
+    }
+
+    func applyConfirmation(_ req: Request, _ ctx: RequestContext, partner: PartnerBinding, now: Int64) async throws -> Response {
         try rateLimiter.check(callerID: partner.rateLimitCallerID)
         let decoded = try ConfirmationCodec.decode(req.body, names: partner.fieldNames)
         let confirmation = decoded.confirmation
@@ -270,16 +280,26 @@ public final class GatewayAPI: Sendable {
     /// the JSON body for `sorted-params`.
     /// `ack` is consumed: finishing the one copy there is appends in place, where finishing a
     /// copy of a borrowed ack copied its bytes first.
-    func signedResponse(_ ack: consuming JSONObjectBytes, partner: PartnerBinding, now: Int64) throws -> Response {
+    func signedResponse(_ ack: consuming JSONObjectBytes, partner: PartnerBinding, now: Int64, status: HTTPStatus = .ok) throws -> Response {
         if partner.contract.scheme.format == .sortedParams {
             var withParameters = copy ack
             let signed = try partner.signer.sign(.response, body: ack.finish(), timestamp: now, nonce: PartnerSigner.makeNonce())
             for p in signed.parameters { withParameters.string(p.name, p.value) }
-            return Response.json(bytes: withParameters.finish())
+            return Response.json(bytes: withParameters.finish(), status: status)
         }
         let bytes = ack.finish()
         let signed = try partner.signer.sign(.response, body: bytes, timestamp: now, nonce: PartnerSigner.makeNonce())
-        return Response.json(bytes: bytes, adding: signed.headers)
+        return Response.json(bytes: bytes, status: status, adding: signed.headers)
+    }
+
+    /// An error answer to a verified partner request: the usual error body (for `sorted-params`
+    /// with the signing parameters beside `error`), its headers (`Retry-After`), signed.
+    func signedError(_ error: HTTPError, partner: PartnerBinding, now: Int64) throws -> Response {
+        var body = JSONObjectBytes()
+        body.value("error", .object([("code", .string(error.code)), ("message", .string(error.message)), ("field", error.field.map { .string($0) } ?? .null)]))
+        var response = try signedResponse(body, partner: partner, now: now, status: error.status)
+        for field in error.headers { response.headers.add(name: field.name, value: field.value) }
+        return response
     }
 
     func getPartners(_ req: Request, _ ctx: RequestContext) throws -> Response {

@@ -79,6 +79,8 @@ import Testing
         let wrongAmount = try await confirm("WX-A1", amount: "1400001")
         #expect(wrongAmount.status == 409 && wrongAmount.json?["error"]?["code"] == .string("confirmation_mismatch"))
         #expect(wrongAmount.json?["error"]?["field"] == .string("$.amount_fen"))
+        // The refusal is signed like an ack: the bank can trust it.
+        #expect(throws: Never.self) { try Self.bankSide("bank-b").verify(.response, headers: wrongAmount.headers.fields, body: wrongAmount.body, now: h.now) }
         let notANumber = try await h.confirm("bank-b", body: .object([("out_trade_no", .string("WX-A0")), ("tranche_id", .number(bId)),
                                                                     ("amount_fen", .string("1.4e6")), ("trade_state", .string("SUCCESS"))]))
         #expect(notANumber.status == 400 && notANumber.json?["error"]?["field"] == .string("$.amount_fen"))
@@ -89,6 +91,13 @@ import Testing
         #expect(after[1]["state"] == .string("requested"), "nothing was applied")
         let right = try await confirm("WX-A3", amount: "1400000")
         #expect(right.status == 200 && right.json?["loanState"] == .string("funded"), "\(right.text)")
+    }
+
+    /// How the bank checks the gateway's answers: its contract's scheme, the gateway's public keys.
+    static func bankSide(_ partnerId: String) throws -> PartnerVerifier {
+        let contract = try PartnerContract.load(file: "\(LoopbackGateway.repoRoot)/Contracts/\(partnerId)/partner.json")
+        let keys = try #require(contract.simulatorKeys)
+        return try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard())
     }
 
     @Test func smTwoPartnerConfirmsWithSortedParameters() async throws {
@@ -110,6 +119,10 @@ import Testing
         let gatewayKey = try VerifyingKey(algorithm: contract.scheme.algorithm, material: Array(pem))
         let bankSide = try PartnerVerifier(scheme: contract.scheme, keyRing: VerifyingKeyRing([.init(id: "jlgw-sm2-01", key: gatewayKey)]), replayGuard: NonceReplayGuard())
         #expect(throws: Never.self) { try bankSide.verify(.response, headers: ack.headers.fields, body: ack.body, now: h.now) }
+        // An error answer is signed too, its parameters beside `error`.
+        let unknown = try await h.confirm("bank-c", body: .object([("out_biz_no", .string("C-78")), ("tranche_no", .string("999999")), ("status", .string("10000"))]))
+        #expect(unknown.status == 404 && unknown.json?["error"]?["code"] == .string("tranche_not_found"), "\(unknown.text)")
+        #expect(throws: Never.self) { try bankSide.verify(.response, headers: unknown.headers.fields, body: unknown.body, now: h.now) }
         // And a byte changed in the ack's business fields is caught.
         let forged = Array(String(decoding: ack.body, as: UTF8.self).replacingOccurrences(of: "\"funded\"", with: "\"fundeD\"").utf8)
         #expect(forged != ack.body)
