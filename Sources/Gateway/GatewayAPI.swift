@@ -124,14 +124,27 @@ public final class GatewayAPI: Sendable {
             try platformVerifier.verify(.request, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: clock())
         } catch {
             metrics.increment("jointlend_signature_failures_total", [("caller", "platform"), ("code", error.code)])
-            ctx.logger.warning("platform signature rejected", metadata: ["signature.error": error.code])
-            throw Self.unauthorized(error)
+            ctx.logger.warning("platform signature rejected", metadata: ["signature.error": error.description])
+            throw Self.unauthorized(error, format: .jl1)
         }
         try rateLimiter.check(callerID: "platform")
     }
 
-    static func unauthorized(_ error: SigningError) -> HTTPError {
-        HTTPError(.unauthorized, code: error.code, message: "request signature could not be verified", field: "Authorization")
+    /// 401: one message for every cause; `code` names the check that failed and `field` where
+    /// to look — the header or parameter at fault when one is, else where the scheme carries its
+    /// signature. Never a value: `SigningError` names fields only.
+    static func unauthorized(_ error: SigningError, format: MessageFormat) -> HTTPError {
+        let field: String
+        if case .headerMalformed(let name) = error {
+            field = name
+        } else {
+            switch format {
+            case .jl1: field = "Authorization"
+            case .wechatpayV3: field = "Wechatpay-Signature"
+            case .sortedParams: field = "$.sign"
+            }
+        }
+        return HTTPError(.unauthorized, code: error.code, message: "request signature could not be verified", field: field)
     }
 
     // MARK: - Loans
@@ -232,8 +245,8 @@ public final class GatewayAPI: Sendable {
             try partner.verifier.verify(.callback, method: req.method.rawValue, pathAndQuery: req.target, headers: req.headers.fields, body: req.body, now: now)
         } catch {
             metrics.increment("jointlend_signature_failures_total", [("caller", partner.contract.partnerId), ("code", error.code)])
-            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": partner.contract.partnerId, "signature.error": error.code])
-            throw Self.unauthorized(error)
+            ctx.logger.warning("partner signature rejected", metadata: ["partner.id": partner.contract.partnerId, "signature.error": error.description])
+            throw Self.unauthorized(error, format: partner.contract.scheme.format)
         }
         // From here the request is the partner's own: every answer, an error too, is signed in
         // its scheme, so the bank can trust a 409 or a 503 as much as an ack.

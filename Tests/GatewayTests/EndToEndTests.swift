@@ -155,7 +155,15 @@ import Testing
         let target = "/v1/partners/bank-b/confirmations"
         let b = Array(#"{"out_trade_no":"W","tranche_id":1,"trade_state":"SUCCESS"}"#.utf8)
         let s = try wrongKey.sign(.callback, method: "POST", pathAndQuery: target, body: b, timestamp: h.now, nonce: PartnerSigner.makeNonce())
-        #expect(try await h.send(.POST, target, body: b, headers: s.headers.map { ($0.name, $0.value) }).status == 401)
+        let wrongScheme = try await h.send(.POST, target, body: b, headers: s.headers.map { ($0.name, $0.value) })
+        #expect(wrongScheme.status == 401)
+        #expect(wrongScheme.json?["error"]?["field"] == .string("Wechatpay-Signature"), "where bank-b's scheme carries its signature")
+        // A malformed parameter is named, never its value.
+        let repeated = #"JL1-HMAC-SHA256 keyid="platform-dev-1",nonce="n-0000000000000001",nonce="n-0000000000000002",timestamp="\#(h.now)",signature="c2ln""#
+        let malformed = try await h.send(.POST, "/v1/loans", body: body, headers: [("Authorization", repeated)])
+        #expect(malformed.status == 401 && malformed.json?["error"]?["code"] == .string("header_malformed"))
+        #expect(malformed.json?["error"]?["field"] == .string("Authorization.nonce repeated"), "\(malformed.text)")
+        #expect(!malformed.text.contains("n-0000000000000001"))
         #expect(try await h.send(.POST, "/v1/partners/bank-z/confirmations", body: b).status == 404)
         #expect(try await h.server.store.verifyLedger() == nil)
     }
