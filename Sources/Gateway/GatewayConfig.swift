@@ -56,7 +56,27 @@ public struct GatewayConfig: Sendable {
     }
 
     /// `path` resolved against the configuration file's folder unless absolute.
-    public func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)" }
+    /// `path` relative to the configuration file's folder, with `.` and `name/..` steps removed
+    /// so what the gateway prints is the path a reader would type (`Config/../data` → `data`).
+    public func resolve(_ path: String) -> String { Self.lexicallyNormal(path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)") }
+
+    static func lexicallyNormal(_ path: String) -> String {
+        let absolute = path.hasPrefix("/")
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != ".." {
+                parts.removeLast()
+            } else if part == "..", absolute, parts.isEmpty {
+                continue  // "/.." is "/"
+            } else {
+                parts.append(part)
+            }
+        }
+        let joined = parts.joined(separator: "/")
+        if absolute { return "/" + joined }
+        return joined.isEmpty ? "." : joined
+    }
 
     public static func decode(_ bytes: [UInt8], file: String) throws(ConfigError) -> GatewayConfig {
         let json: JSONValue

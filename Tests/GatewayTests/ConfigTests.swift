@@ -112,6 +112,15 @@ import Storage
         #expect(problems(json) == ["$.funders[0].risk.guaranteeCapBps: exceeds the IN maximum of 500 bps"])
     }
 
+    @Test func pathsResolveWithoutDotSteps() {
+        #expect(GatewayConfig.lexicallyNormal("Config/../data") == "data")
+        #expect(GatewayConfig.lexicallyNormal("./Config/./keys/../data/") == "Config/data")
+        #expect(GatewayConfig.lexicallyNormal("Config/../../data") == "../data")
+        #expect(GatewayConfig.lexicallyNormal("/srv/jl/../data") == "/srv/data")
+        #expect(GatewayConfig.lexicallyNormal("/..") == "/")
+        #expect(GatewayConfig.lexicallyNormal("Config/..") == ".")
+    }
+
     @Test func malformedJSONIsOneProblemAtTheRoot() {
         #expect(problems("{\"funders\": [") == ["$: invalid JSON at byte 13: unexpected end of input"])
         #expect(problems("[]") == ["$: expected an object, found array"])
