@@ -73,6 +73,12 @@ enum ContractsCommand {
             let contract: PartnerContract
             do { contract = try PartnerContract.load(file: file) } catch {
                 problems += error.problems.map { "\(file) \($0)" }
+                // The pacts cannot be checked against a contract that does not load, but their
+                // files can be looked for (named by the folder), so one run reports those too.
+                for path in ["pacts/\(ContractPacts.gatewayName)-\(entry).json", "pacts/\(entry)-\(ContractPacts.gatewayName).json"]
+                where !FileManager.default.fileExists(atPath: "\(folder)/\(path)") {
+                    problems.append("\(folder)/\(path): missing (`jointlend contracts pacts --partner \(entry) --write` makes it once partner.json loads)")
+                }
                 continue
             }
             if FileManager.default.fileExists(atPath: "\(folder)/keys") {
