@@ -106,6 +106,9 @@ public struct GatewayConfig: Sendable {
             }
         }
         let deadline = root.int64("fundingDeadlineSeconds", required: false, in: 60...86_400 * 30) ?? 7_200
+        if let commitMax = jurisdiction.partnerCommitmentSecondsMax, deadline > commitMax {
+            log.add("$.fundingDeadlineSeconds", "\(jurisdiction.code) allows a partner at most \(commitMax) s to commit its tranche; the deadline must not exceed it")
+        }
         let offset = root.int64("businessDayUtcOffsetSeconds", required: false, in: -50_400...50_400) ?? 28_800
 
         var funders: [Funder] = []

@@ -112,6 +112,20 @@ import Storage
         #expect(problems(json) == ["$.funders[0].risk.guaranteeCapBps: exceeds the IN maximum of 500 bps"])
     }
 
+    /// DOMAIN.md, IN: the partner commits within 15 days or the deal becomes a loan transfer.
+    @Test func indiaRefusesAFundingDeadlineBeyondFifteenDays() throws {
+        func deadlineProblems(_ jurisdiction: String, _ seconds: Int) throws -> [String] {
+            let shipped = try String(contentsOfFile: "\(Self.repoRoot)/Config/gateway.json", encoding: .utf8)
+            let json = shipped.replacingOccurrences(of: #""jurisdiction": "CN""#, with: #""jurisdiction": "\#(jurisdiction)""#)
+                .replacingOccurrences(of: #""fundingDeadlineSeconds": 7200"#, with: #""fundingDeadlineSeconds": \#(seconds)"#)
+            #expect(json.contains("\(seconds)") && json.contains(jurisdiction))
+            return problems(json).filter { $0.contains("fundingDeadlineSeconds") }
+        }
+        #expect(try deadlineProblems("IN", 15 * 86_400).isEmpty)
+        #expect(try deadlineProblems("IN", 15 * 86_400 + 1).count == 1)
+        #expect(try deadlineProblems("CN", 30 * 86_400).isEmpty)
+    }
+
     @Test func pathsResolveWithoutDotSteps() {
         #expect(GatewayConfig.lexicallyNormal("Config/../data") == "data")
         #expect(GatewayConfig.lexicallyNormal("./Config/./keys/../data/") == "Config/data")
