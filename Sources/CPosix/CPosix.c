@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <stdint.h>
 #include <sys/eventfd.h>
 #include <netdb.h>
 
@@ -99,6 +101,16 @@ int CPosix_socket_error(int fd) {
     int err = 0; socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
     return err;
+}
+
+long long CPosix_raise_open_files_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    if (limit.rlim_cur < limit.rlim_max) {
+        struct rlimit raised = { limit.rlim_max, limit.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit.rlim_cur = limit.rlim_max;
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? INT64_MAX : (long long)limit.rlim_cur;
 }
 
 int CPosix_set_nodelay(int fd) {

@@ -220,8 +220,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func admit(_ fd: Int32) {
-        let configuration = core.configuration
-        if core.connectionCount.add(1, ordering: .relaxed).newValue > configuration.connectionsMax {
+        if core.connectionCount.add(1, ordering: .relaxed).newValue > core.connectionsMax {
             core.connectionCount.subtract(1, ordering: .relaxed)
             if core.transportFactory.isPlaintext { Self.writeOverloaded(fd) }
             Glibc.close(fd)

@@ -22,6 +22,9 @@ final class HTTPConnection {
     /// Copied from the configuration: read for every request.
     private let pipelinedRequestsMax: Int
     private let writeBufferBytesMax: Int
+    private let outputBacklogBytesMax: Int
+    /// This connection's share of `ServerCore.backloggedBytes`.
+    private var backlogAccounted = 0
     private var output: [UInt8] = []
     private var outputIndex = 0
     private var slots: [Slot] = []
@@ -51,6 +54,7 @@ final class HTTPConnection {
         self.parser = HTTPRequestParser(limits: loop.core.configuration.parserLimits)
         self.pipelinedRequestsMax = loop.core.configuration.pipelinedRequestsMax
         self.writeBufferBytesMax = loop.core.configuration.writeBufferBytesMax
+        self.outputBacklogBytesMax = loop.core.configuration.outputBacklogBytesMax
         self.interest = CPosix_EPOLLIN
         self.lastActivityNanoseconds = loop.nowNanoseconds
         self.lastWriteProgressNanoseconds = loop.nowNanoseconds
@@ -64,6 +68,7 @@ final class HTTPConnection {
         !lingering && !closeAfterResponses
             && pendingResponseCount < pipelinedRequestsMax
             && unsentByteCount < writeBufferBytesMax
+            && (backlogAccounted == 0 && pendingResponseCount == 0 || loop.core.backloggedBytes.load(ordering: .relaxed) < outputBacklogBytesMax)
     }
 
     private var wantsInput: Bool { lingering || acceptsRequests }
@@ -319,12 +324,14 @@ final class HTTPConnection {
                 outputIndex += count
                 lastWriteProgressNanoseconds = loop.nowNanoseconds
             case .wouldBlock:
+                accountBacklog()
                 return
             case .closed, .failed:
                 close()
                 return
             }
         }
+        accountBacklog()
         if outputIndex > 0 {
             output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
             outputIndex = 0
@@ -392,9 +399,19 @@ final class HTTPConnection {
         }
     }
 
+    /// Brings this connection's share of the server-wide backlog to what it holds unsent now.
+    /// A write that takes everything (the usual case) touches no shared counter.
+    private func accountBacklog() {
+        let held = isClosed ? 0 : unsentByteCount
+        guard held != backlogAccounted else { return }
+        loop.core.backloggedBytes.add(held - backlogAccounted, ordering: .relaxed)
+        backlogAccounted = held
+    }
+
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        accountBacklog()
         loop.removeConnection(fd)
         transport.close()
     }

@@ -24,7 +24,7 @@ public final class HTTPServer: Sendable {
         var started = false
     }
 
-    private let core: ServerCore
+    let core: ServerCore
     private let state = Mutex(State())
     private let stopped = DispatchSemaphore(value: 0)
 

@@ -27,6 +27,11 @@ extension HTTPServer {
         public var pipelinedRequestsMax: Int = 16
         /// Unsent response bytes on one connection above which reading pauses.
         public var writeBufferBytesMax: Int = 4 * 1024 * 1024
+        /// Unsent response bytes across all connections above which every connection that holds
+        /// some stops reading until its own drain: slow readers cannot add up to more memory
+        /// than this (plus one response each). A connection whose client reads its answers is
+        /// never held back by others.
+        public var outputBacklogBytesMax: Int = 64 * 1024 * 1024
 
         /// From a request's first byte to the end of its head: a slowloris bound. Also bounds a
         /// new connection that sends nothing.
@@ -69,6 +74,7 @@ extension HTTPServer {
                 ("requestLineBytesMax", requestLineBytesMax), ("headerBytesMax", headerBytesMax),
                 ("headerCountMax", headerCountMax), ("connectionsMax", connectionsMax),
                 ("pipelinedRequestsMax", pipelinedRequestsMax), ("writeBufferBytesMax", writeBufferBytesMax),
+                ("outputBacklogBytesMax", outputBacklogBytesMax),
                 ("headerReadTimeoutMilliseconds", headerReadTimeoutMilliseconds),
                 ("bodyReadTimeoutMilliseconds", bodyReadTimeoutMilliseconds),
                 ("idleTimeoutMilliseconds", idleTimeoutMilliseconds),

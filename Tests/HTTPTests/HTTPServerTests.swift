@@ -240,6 +240,46 @@ private func standardRoutes(_ router: inout Router) {
         }
     }
 
+    /// Clients that pipeline requests and never read: what the server holds for them all stays
+    /// near `outputBacklogBytesMax`, not `connections × writeBufferBytesMax`, and a client that
+    /// reads its answers is still served meanwhile.
+    @Test func slowReadersTogetherHoldNoMoreThanTheBacklogBudget() async throws {
+        try await offPool {
+            var configuration = testConfiguration()
+            configuration.outputBacklogBytesMax = 256 * 1024
+            let page = [UInt8](repeating: 0x62, count: 16 * 1024)
+            let server = try startServer(configuration) { router in
+                router.get("/page") { _, _ in Response(body: page) }
+                router.onSync(.GET, "/healthz") { _, _ in Response.json(#"{"status":"ok"}"#) }
+            }
+            defer { server.shutdown() }
+            let requests = String(repeating: "GET /page HTTP/1.1\r\nHost: t\r\n\r\n", count: 1_000)
+            var clients: [RawClient] = []
+            for _ in 0..<8 {
+                let client = try RawClient(port: server.port)
+                client.send(requests)
+                clients.append(client)
+            }
+            // Let the server write what it will: the backlog stops moving once everyone is paused.
+            var last = -1
+            let start = nowMilliseconds()
+            while nowMilliseconds() < start + 3_000 {
+                usleep(200_000)
+                let now = server.core.backloggedBytes.load(ordering: .relaxed)
+                if now == last && now > 0 { break }
+                last = now
+            }
+            let held = server.core.backloggedBytes.load(ordering: .relaxed)
+            // Budget plus, per connection, what its pipelined requests (16, and one in hand) may produce.
+            let bound = configuration.outputBacklogBytesMax + 8 * (configuration.pipelinedRequestsMax + 1) * (page.count + 256)
+            #expect(held > 0 && held <= bound, "held \(held) bytes for 8 clients that do not read (bound \(bound))")
+            let reader = try RawClient(port: server.port)
+            reader.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try reader.responses(1).first?.status == 200, "a client that reads is not held back by the others")
+            withExtendedLifetime(clients) {}
+        }
+    }
+
     @Test func connectionsBeyondTheLimitGet503() async throws {
         try await offPool {
             var configuration = testConfiguration()

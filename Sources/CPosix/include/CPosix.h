@@ -40,6 +40,9 @@ int CPosix_tcp_connect_start(const char *ipv4, uint16_t port);
 int CPosix_socket_error(int fd);
 /// TCP_NODELAY on.
 int CPosix_set_nodelay(int fd);
+/// Raises the soft limit on open files to the hard limit; returns the soft limit now in force
+/// (or -1 if it cannot be read). RLIM_INFINITY is returned as INT64_MAX.
+long long CPosix_raise_open_files_limit(void);
 /// Writes the peer's dotted-quad address into `out` (at least 16 bytes); returns 0 or -1.
 int CPosix_peer_ipv4(int fd, char *out, int outlen);
 /// Polls one fd for `events` (POLLIN=1, POLLOUT=4) up to `timeout_ms`; returns poll()'s result
