@@ -26,8 +26,10 @@ public enum ContractPacts {
         public var code: String?
     }
 
-    public static func gatewayPactFile(_ c: PartnerContract) -> String { "pacts/\(gatewayName)-\(c.partnerId).json" }
-    public static func partnerPactFile(_ c: PartnerContract) -> String { "pacts/\(c.partnerId)-\(gatewayName).json" }
+    public static func gatewayPactFile(_ c: PartnerContract) -> String { gatewayPactFile(partnerId: c.partnerId) }
+    public static func partnerPactFile(_ c: PartnerContract) -> String { partnerPactFile(partnerId: c.partnerId) }
+    public static func gatewayPactFile(partnerId: String) -> String { "pacts/\(gatewayName)-\(partnerId).json" }
+    public static func partnerPactFile(partnerId: String) -> String { "pacts/\(partnerId)-\(gatewayName).json" }
 
     public struct GenerationError: Error, Sendable, CustomStringConvertible {
         public let description: String

@@ -55,7 +55,6 @@ public struct GatewayConfig: Sendable {
         return config
     }
 
-    /// `path` resolved against the configuration file's folder unless absolute.
     /// `path` relative to the configuration file's folder, with `.` and `name/..` steps removed
     /// so what the gateway prints is the path a reader would type (`Config/../data` → `data`).
     public func resolve(_ path: String) -> String { Self.lexicallyNormal(path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)") }

@@ -346,8 +346,8 @@ final class FundingEngine: Sendable {
                 result.loanState = .unfunded
             }
         }
-        try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId,
-                            action: late ? (next == .funded ? "tranche.funded_late" : "tranche.declined_late") : (next == .funded ? "tranche.funded" : "tranche.declined"),
+        let action = (next == .funded ? "tranche.funded" : "tranche.declined") + (late ? "_late" : "")
+        try AuditLog.append(context, at: now, actor: "partner:" + confirmation.funderId, action: action,
                             payload: Self.confirmationAuditPayload(trancheId: confirmation.trancheId, loanId: row.loanId, serial: confirmation.serial))
         // The confirmation row is also the idempotency record: unique per partner and serial,
         // and its tranche and outcome are the request a replay must match.

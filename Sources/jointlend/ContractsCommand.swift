@@ -75,7 +75,7 @@ enum ContractsCommand {
                 problems += error.problems.map { "\(file) \($0)" }
                 // The pacts cannot be checked against a contract that does not load, but their
                 // files can be looked for (named by the folder), so one run reports those too.
-                for path in ["pacts/\(ContractPacts.gatewayName)-\(entry).json", "pacts/\(entry)-\(ContractPacts.gatewayName).json"]
+                for path in [ContractPacts.gatewayPactFile(partnerId: entry), ContractPacts.partnerPactFile(partnerId: entry)]
                 where !FileManager.default.fileExists(atPath: "\(folder)/\(path)") {
                     problems.append("\(folder)/\(path): missing (`jointlend contracts pacts --partner \(entry) --write` makes it once partner.json loads)")
                 }

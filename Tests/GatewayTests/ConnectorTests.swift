@@ -135,12 +135,19 @@ import Storage
 
     /// Something on the path (a proxy, a wrong base URL, an attacker) answers bank-a's funding
     /// requests with an unsigned 404. It must not end the request: it is retried like a 5xx.
-    @Test func unsignedNotFoundFromAPartnerEndsNothing() async throws {
+    /// A 404 signed with bank-a's own key is no answer to a funding request either (a wrong
+    /// path, the bank's own fault): retried, never taken as the end of the request.
+    @Test(arguments: [false, true]) func notFoundToAFundingRequestEndsNothing(signed: Bool) async throws {
         let calls = Atomic<Int>(0)
+        let contract = try PartnerContract.load(file: "\(GatewayHarness.repoRoot)/Contracts/bank-a/partner.json")
+        let bankSigner = try PartnerSigner(scheme: contract.scheme, keyRing: try #require(contract.simulatorKeys).partnerSigningKeys)
         var router = HTTP.Router()
         router.onSync(.POST, "/v1/funding-requests") { _, _ in
             calls.add(1, ordering: .relaxed)
-            throw HTTPError(.notFound, code: "not_found", message: "nope")
+            guard signed else { throw HTTPError(.notFound, code: "not_found", message: "nope") }
+            let m = try PartnerWire.sign(.response, method: .POST, target: "", body: .object([("error", .string("not_found"))]), signer: bankSigner,
+                                         timestamp: Int64(Date().timeIntervalSince1970), nonce: PartnerSigner.makeNonce())
+            return Response.json(bytes: m.body, status: .notFound, adding: m.headers.filter { $0.name.lowercased() != "content-type" })
         }
         var config = HTTPServer.Configuration()
         config.port = 0
@@ -160,7 +167,7 @@ import Storage
             h.clock.advance(30)
             return calls.load(ordering: .relaxed) >= 3
         }
-        #expect(retried, "an unsigned 404 ended the funding request after \(calls.load(ordering: .relaxed)) call(s)")
+        #expect(retried, "a 404 (signed: \(signed)) ended the funding request after \(calls.load(ordering: .relaxed)) call(s)")
         let pending = try h.gateway.store.read {
             try $0.fetchInt64("SELECT COUNT(*) FROM outbox WHERE destination = 'partner:bank-a' AND state IN (0, 2)") ?? -1
         }

@@ -105,3 +105,30 @@ struct FullStore: Store {
         #expect(String(decoding: replay.body, as: UTF8.self).contains(#""code":"nonce_replayed""#))
     }
 }
+
+@Suite struct SignedPartnerErrorTests {
+    /// A verified partner's confirmation that meets a full store gets a 503 signed in its scheme,
+    /// with its Retry-After kept beside the signature headers.
+    @Test func overloadAnswerToAPartnerIsSignedAndKeepsRetryAfter() async throws {
+        let root = LoopbackGateway.repoRoot
+        let config = try GatewayConfig.load(path: "\(root)/Config/gateway.json")
+        let contract = try PartnerContract.load(file: "\(root)/Contracts/bank-a/partner.json")
+        let keys = try #require(contract.simulatorKeys)
+        let secret = Array(FileManager.default.contents(atPath: "\(root)/Config/keys/platform-dev.secret")!)
+        let now: Int64 = 1_800_000_000
+        let api = try GatewayAPI(config: config, store: FullStore(), contracts: [contract], platformSecret: secret, clock: { now })
+        let responder = try api.makeResponder()
+        let bank = try PartnerSigner(scheme: contract.scheme, keyRing: keys.partnerSigningKeys)
+        let path = "/v1/partners/bank-a/confirmations"
+        let body = Array(#"{"serial":"S-503","trancheId":1,"result":"FUNDED"}"#.utf8)
+        let signed = try bank.sign(.callback, method: "POST", pathAndQuery: path, body: body, timestamp: now, nonce: PartnerSigner.makeNonce())
+        let context = RequestContext(requestID: "t-4", logger: HTTP.Logger(label: "t", logLevel: .critical))
+        let response = await responder.respond(to: Request(method: .POST, path: path, headers: HTTPHeaders(signed.headers.map { ($0.name, $0.value) }), body: body),
+                                               context: context)
+        #expect(response.status.code == 503)
+        #expect(response.headers["Retry-After"] == "2")
+        #expect(String(decoding: response.body, as: UTF8.self).contains(#""code":"overloaded""#))
+        let bankSide = try PartnerVerifier(scheme: contract.scheme, keyRing: keys.gatewayVerifyingKeys, replayGuard: NonceReplayGuard())
+        #expect(throws: Never.self) { try bankSide.verify(.response, headers: response.headers.fields, body: response.body, now: now) }
+    }
+}
